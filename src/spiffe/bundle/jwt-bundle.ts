@@ -1,6 +1,9 @@
 import { createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
-import { BundleNotFound, KeyInvalid } from '../errors.js';
+import { BundleMalformed, BundleNotFound, KeyInvalid } from '../errors.js';
 import type { TrustDomain } from '../id/index.js';
+import { toTrustDomain } from './args.js';
+import { parseJsonObject } from './json.js';
+import { parseJwk, publicJwkOf } from './jwk.js';
 import type { JwtBundleSource } from './source.js';
 
 /** One JWT signing authority: its key ID and public key (JWK form as published, KeyObject for verifying). */
@@ -17,6 +20,41 @@ export class JwtBundle implements JwtBundleSource {
 
   constructor(trustDomain: TrustDomain) {
     this.trustDomain = trustDomain;
+  }
+
+  /**
+   * Parses a plain JWKS (the Workload API's FetchJWTBundles value): `keys` must be present; every key needs a non-empty
+   * `kid` (the error names the index of the first that lacks one); `use` is ignored; each key is read as strictly as
+   * go-jose does (see {@link parseJwk}), so an unknown `kty` fails the whole document. A repeated `kid` is refused.
+   * `json` is the JSON text or its UTF-8 bytes. Failures are {@link BundleMalformed}.
+   */
+  static parseJwks(trustDomain: TrustDomain | string, json: string | Uint8Array): JwtBundle {
+    const td = toTrustDomain(trustDomain);
+    const { value } = parseJsonObject(json, 'JWKS');
+    const keys = value['keys'];
+    if (keys === undefined || keys === null) throw new BundleMalformed('keys-missing', 'JWKS has no "keys" member');
+    if (!Array.isArray(keys)) throw new BundleMalformed('keys-type', 'JWKS "keys" member must be an array');
+    const bundle = new JwtBundle(td);
+    keys.forEach((raw, i) => {
+      const where = `JWKS key ${i}`;
+      const parsed = parseJwk(raw, where);
+      if (parsed.kid === undefined || parsed.kid.length === 0) {
+        throw new BundleMalformed('jwt-kid-missing', `${where} has no key ID ("kid"); every JWT authority needs one`);
+      }
+      if (bundle.#authorities.has(parsed.kid)) {
+        throw new BundleMalformed('jwt-kid-duplicate', `${where} repeats key ID ${JSON.stringify(parsed.kid)}`);
+      }
+      bundle.addAuthority(parsed.kid, parsed.key);
+    });
+    return bundle;
+  }
+
+  /**
+   * The plain JWKS of the authorities, `{"keys":[{kty,kid,crv,x,y | n,e}]}`: what the Workload API's FetchJWTBundles
+   * sends (no `use`, no `spiffe_*` members).
+   */
+  toJwks(): string {
+    return JSON.stringify({ keys: [...this.#authorities.values()].map((a) => ({ kty: a.jwk.kty, kid: a.kid, ...a.jwk })) });
   }
 
   get jwtAuthorities(): ReadonlyMap<string, JwtAuthority> {
@@ -39,7 +77,7 @@ export class JwtBundle implements JwtBundleSource {
     if (keyObject.type !== 'public') {
       throw new KeyInvalid('jwt-key-not-public', `JWT authority ${JSON.stringify(kid)} must be a public key`);
     }
-    const jwk = publicJwk(keyObject);
+    const jwk = publicJwkOf(keyObject, `JWT authority ${JSON.stringify(kid)}`);
     const authority: JwtAuthority = Object.freeze({ kid, jwk: Object.freeze(jwk), key: keyObject });
     this.#authorities.set(kid, authority);
     return authority;
@@ -71,17 +109,4 @@ export class JwtBundle implements JwtBundleSource {
 
 function isKeyObject(k: unknown): k is KeyObject {
   return typeof k === 'object' && k !== null && typeof (k as KeyObject).export === 'function' && 'type' in k;
-}
-
-/** The public JWK of a key, with only the key parameters (no `use`, `kid`, `alg`). */
-function publicJwk(key: KeyObject): JsonWebKey {
-  const jwk = key.export({ format: 'jwk' });
-  switch (jwk.kty) {
-    case 'EC':
-      return { kty: 'EC', crv: jwk.crv, x: jwk.x, y: jwk.y };
-    case 'RSA':
-      return { kty: 'RSA', n: jwk.n, e: jwk.e };
-    default:
-      throw new KeyInvalid('jwt-key-type', `JWT authority key type ${JSON.stringify(jwk.kty)} is not supported (EC or RSA)`);
-  }
 }

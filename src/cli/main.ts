@@ -1,0 +1,102 @@
+#!/usr/bin/env node
+/**
+ * The `tessera` binary: turns argv into one command run and an exit code. Commands live in ./commands; this file
+ * only dispatches, prints one-line usage errors and maps failures to exit codes (0 ok, 1 failure, 2 usage).
+ */
+import { realpathSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { ExitCode, UsageError, parseArgsReason, type Command } from './command.js';
+import { versionCommand } from './commands/version.js';
+import { processIo, type Io } from './io.js';
+
+const COMMANDS: readonly Command[] = [versionCommand];
+
+/** Commands from the design that later issues add; named in --help so users know what is coming. */
+const PLANNED: ReadonlyArray<readonly [string, string]> = [
+  ['server', 'run the tessera server'],
+  ['agent', 'run the node agent'],
+  ['entry', 'manage registration entries'],
+  ['token', 'generate join tokens'],
+  ['bundle', 'show and federate trust bundles'],
+  ['audit', 'query the audit trail'],
+];
+
+function helpText(): string {
+  const width = Math.max(...[...COMMANDS.map((c) => c.name), ...PLANNED.map(([n]) => n)].map((n) => n.length));
+  const row = (name: string, summary: string) => `  ${name.padEnd(width)}  ${summary}\n`;
+  return (
+    'Usage: tessera <command> [options]\n\n' +
+    'SPIFFE workload identity issuer.\n\n' +
+    'Commands:\n' +
+    COMMANDS.map((c) => row(c.name, c.summary)).join('') +
+    '\nNot yet built:\n' +
+    PLANNED.map(([name, summary]) => row(name, summary)).join('') +
+    '\nOptions:\n' +
+    '  -h, --help     show this help (also: tessera <command> --help)\n' +
+    '  -v, --version  same as "tessera version"\n'
+  );
+}
+
+/** Runs one command line (without the node/script prefix) and returns the process exit code. */
+export async function main(argv: readonly string[], io: Io): Promise<ExitCode> {
+  try {
+    return await dispatch(argv, io);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.err(`tessera: ${err.message}\n`);
+      return ExitCode.usage;
+    }
+    const message = err instanceof Error ? err.message : String(err);
+    io.err(`tessera: ${message.split('\n')[0]}\n`);
+    return ExitCode.failure;
+  }
+}
+
+async function dispatch(argv: readonly string[], io: Io): Promise<ExitCode> {
+  // Options before the command belong to tessera itself; everything after the command belongs to the command.
+  const at = argv.findIndex((a) => !a.startsWith('-'));
+  const globalArgs = at === -1 ? [...argv] : argv.slice(0, at);
+  let values: { help?: boolean; version?: boolean };
+  try {
+    ({ values } = parseArgs({
+      args: globalArgs,
+      options: { help: { type: 'boolean', short: 'h' }, version: { type: 'boolean', short: 'v' } },
+      allowPositionals: false,
+      strict: true,
+    }));
+  } catch (err) {
+    throw new UsageError(parseArgsReason(err));
+  }
+  if (values.help === true) {
+    io.out(helpText());
+    return ExitCode.ok;
+  }
+  if (at === -1) {
+    if (values.version === true) return versionCommand.run([], io);
+    io.err(helpText());
+    return ExitCode.usage;
+  }
+  const name = argv[at]!;
+  const rest = argv.slice(at + 1);
+  const command = COMMANDS.find((c) => c.name === name);
+  if (command !== undefined) return command.run(rest, io);
+  if (PLANNED.some(([planned]) => planned === name)) {
+    throw new UsageError(`command ${JSON.stringify(name)} is not yet built`);
+  }
+  throw new UsageError(`unknown command ${JSON.stringify(name)} (see "tessera --help")`);
+}
+
+function invokedDirectly(): boolean {
+  const script = process.argv[1];
+  if (script === undefined) return false;
+  try {
+    return import.meta.url === pathToFileURL(realpathSync(script)).href;
+  } catch {
+    return false;
+  }
+}
+
+if (invokedDirectly()) {
+  process.exitCode = await main(process.argv.slice(2), processIo());
+}
