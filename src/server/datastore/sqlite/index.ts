@@ -1,0 +1,2 @@
+export { openSqliteDatabase, openSqliteDatastore, type SqliteDatastoreOptions } from './open.js';
+export { MIGRATIONS } from './migrations.js';
