@@ -38,6 +38,86 @@ export function tlv(tag: number, ...parts: Uint8Array[]): Uint8Array<ArrayBuffer
   return out;
 }
 
+/**
+ * An element to assemble in one pass: its contents are its children (already-encoded bytes or other nodes) laid end
+ * to end. {@link assemble} sizes the whole tree first and then writes it into a single buffer, so a certificate costs
+ * one allocation instead of one copy per nesting level.
+ */
+export class DerNode {
+  /** Content length, filled in by {@link assemble}. */
+  size = -1;
+  constructor(
+    readonly tag: number,
+    readonly children: readonly (Uint8Array | DerNode)[],
+  ) {}
+}
+
+export function node(tag: number, ...children: (Uint8Array | DerNode)[]): DerNode {
+  return new DerNode(tag, children);
+}
+
+function headerSize(len: number): number {
+  return len < 0x80 ? 2 : len < 0x100 ? 3 : len < 0x10000 ? 4 : len < 0x1000000 ? 5 : -1;
+}
+
+function measure(n: DerNode): number {
+  let len = 0;
+  for (const c of n.children) len += c instanceof DerNode ? measure(c) : c.length;
+  const h = headerSize(len);
+  if (h < 0) throw new RangeError(`DER length ${len} is too large`);
+  n.size = len;
+  return h + len;
+}
+
+function write(n: DerNode, out: Uint8Array, o: number): number {
+  const len = n.size;
+  out[o++] = n.tag;
+  if (len < 0x80) {
+    out[o++] = len;
+  } else if (len < 0x100) {
+    out[o++] = 0x81;
+    out[o++] = len;
+  } else if (len < 0x10000) {
+    out[o++] = 0x82;
+    out[o++] = len >>> 8;
+    out[o++] = len & 0xff;
+  } else {
+    out[o++] = 0x83;
+    out[o++] = len >>> 16;
+    out[o++] = (len >>> 8) & 0xff;
+    out[o++] = len & 0xff;
+  }
+  for (const c of n.children) {
+    if (c instanceof DerNode) {
+      o = write(c, out, o);
+    } else {
+      out.set(c, o);
+      o += c.length;
+    }
+  }
+  return o;
+}
+
+/** Encodes a node tree into one new buffer. */
+export function assemble(root: DerNode): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(measure(root));
+  write(root, out, 0);
+  return out;
+}
+
+/** A reusable output area for encodings that are consumed at once (e.g. a TBSCertificate about to be signed). */
+export class Scratch {
+  #buf = new Uint8Array(2048);
+
+  /** Encodes `root` into the scratch area; the view is valid until the next call. */
+  assemble(root: DerNode): Uint8Array {
+    const n = measure(root);
+    if (n > this.#buf.length) this.#buf = new Uint8Array(Math.max(n, this.#buf.length * 2));
+    write(root, this.#buf, 0);
+    return this.#buf.subarray(0, n);
+  }
+}
+
 export function sequence(...parts: Uint8Array[]): Uint8Array<ArrayBuffer> {
   return tlv(TAG_SEQUENCE, ...parts);
 }
@@ -45,10 +125,6 @@ export function sequence(...parts: Uint8Array[]): Uint8Array<ArrayBuffer> {
 /** Context-specific constructed tag `[n]` (EXPLICIT wrapping), n < 31. */
 export function explicit(n: number, ...parts: Uint8Array[]): Uint8Array {
   return tlv(0xa0 | n, ...parts);
-}
-
-export function octetString(contents: Uint8Array): Uint8Array {
-  return tlv(TAG_OCTET_STRING, contents);
 }
 
 /** BIT STRING with zero unused bits (keys, signatures). */
@@ -74,10 +150,6 @@ export function bigintToBytes(value: bigint): Uint8Array {
   let hex = value.toString(16);
   if (hex.length % 2) hex = '0' + hex;
   return new Uint8Array(Buffer.from(hex, 'hex'));
-}
-
-export function bytesToBigint(bytes: Uint8Array): bigint {
-  return bytes.length === 0 ? 0n : BigInt('0x' + Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex'));
 }
 
 function pad2(n: number): string {

@@ -1,4 +1,4 @@
-import { createHash, createPublicKey, KeyObject, type JsonWebKey } from 'node:crypto';
+import { createPublicKey, hash, KeyObject, type JsonWebKey } from 'node:crypto';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { AlgorithmIdentifier, SubjectPublicKeyInfo } from '@peculiar/asn1-x509';
 import { KeyInvalid } from '../errors.js';
@@ -7,7 +7,7 @@ import { OID, oidDer } from './oids.js';
 
 /** A leaf public key as it goes into a certificate. */
 export interface EncodedPublicKey {
-  /** SubjectPublicKeyInfo DER. */
+  /** SubjectPublicKeyInfo DER: may view a shared pool or the caller's input, so copy it to keep it. */
   readonly spki: Uint8Array;
   /** SHA-1 of the subjectPublicKey BIT STRING contents (RFC 5280 §4.2.1.2 method 1): the SKI value. */
   readonly keyId: Uint8Array;
@@ -97,11 +97,11 @@ function fastSpki(der: Uint8Array): EncodedPublicKey | undefined {
       const x = point.subarray(1, 1 + curve.size);
       const y = point.subarray(1 + curve.size);
       if (!onCurve(curve, x, y)) throw new KeyInvalid('ec-point', `public key point is not on curve ${curve.crv}`);
-      return { spki: new Uint8Array(der), keyId: sha1(point) };
+      return { spki: der, keyId: sha1(point) };
     }
   }
   if (der.length === ED25519_PREFIX.length + 32 && startsWith(der, ED25519_PREFIX)) {
-    return { spki: new Uint8Array(der), keyId: sha1(der.subarray(ED25519_PREFIX.length)) };
+    return { spki: der, keyId: sha1(der.subarray(ED25519_PREFIX.length)) };
   }
   return undefined;
 }
@@ -113,14 +113,14 @@ function fromJwk(jwk: JsonWebKey, type: string | undefined): EncodedPublicKey {
       if (!curve) {
         throw new KeyInvalid('key-type', `EC public keys must use P-256 or P-384 (got ${JSON.stringify(jwk.crv)})`);
       }
-      const point = new Uint8Array(1 + 2 * curve.size);
-      point[0] = 0x04;
-      point.set(b64u(jwk.x, curve.size), 1);
-      point.set(b64u(jwk.y, curve.size), 1 + curve.size);
-      const spki = new Uint8Array(curve.prefix.length + point.length);
+      // Decoded straight into the SPKI buffer: prefix, 0x04, X, Y.
+      const start = curve.prefix.length;
+      const spki = Buffer.allocUnsafe(start + 1 + 2 * curve.size); // pooled: copied into the TBS at once
       spki.set(curve.prefix, 0);
-      spki.set(point, curve.prefix.length);
-      return { spki, keyId: sha1(point) };
+      spki[start] = 0x04;
+      writeB64u(spki, jwk.x, start + 1, curve.size);
+      writeB64u(spki, jwk.y, start + 1 + curve.size, curve.size);
+      return { spki: new Uint8Array(spki.buffer, spki.byteOffset, spki.length), keyId: sha1(spki.subarray(start)) };
     }
     case 'ed25519': {
       const raw = b64u(jwk.x, 32);
@@ -154,6 +154,12 @@ function fromJwk(jwk: JsonWebKey, type: string | undefined): EncodedPublicKey {
   }
 }
 
+function writeB64u(out: Buffer, s: string | undefined, offset: number, size: number): void {
+  if (typeof s !== 'string' || s.length !== Math.ceil((size * 4) / 3) || out.write(s, offset, size, 'base64url') !== size) {
+    throw new KeyInvalid('malformed-public-key', `public key component is not ${size} octets of base64url`);
+  }
+}
+
 function b64u(s: string | undefined, size?: number): Uint8Array {
   if (typeof s !== 'string') throw new KeyInvalid('malformed-public-key', 'public key is missing a component');
   const b = Buffer.from(s, 'base64url');
@@ -169,7 +175,10 @@ function startsWith(buf: Uint8Array, prefix: Uint8Array): boolean {
 }
 
 function toBigint(b: Uint8Array): bigint {
-  return BigInt('0x' + Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex'));
+  const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  let v = 0n;
+  for (let i = 0; i < b.length; i += 8) v = (v << 64n) | view.getBigUint64(i);
+  return v;
 }
 
 /** y² = x³ − 3x + b (mod p) with 0 ≤ x, y < p; with cofactor 1 every such point is in the prime-order group. */
@@ -184,7 +193,7 @@ function onCurve(curve: EcCurve, xb: Uint8Array, yb: Uint8Array): boolean {
 }
 
 export function sha1(data: Uint8Array): Uint8Array {
-  return new Uint8Array(createHash('sha1').update(data).digest());
+  return hash('sha1', data, 'buffer');
 }
 
 /**

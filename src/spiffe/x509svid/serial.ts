@@ -1,6 +1,6 @@
 import { randomFillSync } from 'node:crypto';
 import { X509IssueInvalid } from '../errors.js';
-import { bigintToBytes, bytesToBigint, unsignedInteger } from './der.js';
+import { bigintToBytes, unsignedInteger } from './der.js';
 
 /** Serial numbers are positive and at most 20 octets once DER-encoded (RFC 5280 §4.1.2.2). */
 const MAX_SERIAL = (1n << 159n) - 1n;
@@ -30,7 +30,9 @@ export interface EncodedSerial {
 export function randomSerial(): EncodedSerial {
   for (;;) {
     const bytes = random16();
-    if (bytes.some((b) => b !== 0)) return { value: bytesToBigint(bytes), der: unsignedInteger(bytes) };
+    const view = new DataView(bytes.buffer, bytes.byteOffset, 16);
+    const value = (view.getBigUint64(0) << 64n) | view.getBigUint64(8);
+    if (value !== 0n) return { value, der: unsignedInteger(bytes) };
   }
 }
 

@@ -2,7 +2,17 @@ import { KeyObject, sign as cryptoSign } from 'node:crypto';
 import { KeyInvalid, X509IssueInvalid, X509SvidInvalid } from '../errors.js';
 import { SpiffeId, type TrustDomain } from '../id/index.js';
 import { KU, parseCertificate, type CertificateInfo } from './certificate-info.js';
-import { ascii, bitString, encodeTime, octetString, sequence, tlv, explicit } from './der.js';
+import {
+  ascii,
+  assemble,
+  encodeTime,
+  Scratch,
+  node,
+  TAG_BIT_STRING,
+  TAG_OCTET_STRING,
+  TAG_SEQUENCE,
+  type DerNode,
+} from './der.js';
 import { validateDnsName } from './dns-name.js';
 import { leafTemplate, type LeafTemplate } from './leaf-template.js';
 import { encodePublicKey, samePublicKey } from './public-key.js';
@@ -39,6 +49,7 @@ export interface SignedX509Svid {
 
 const SAN_URI = 0x86; // [6] IA5String
 const SAN_DNS = 0x82; // [2] IA5String
+const ZERO = Uint8Array.of(0); // BIT STRING unused-bits octet
 
 /**
  * Issues leaf X509-SVIDs on the hot path. The CA certificate is decoded once and every leaf-independent part of the
@@ -57,6 +68,7 @@ export class X509SvidSigner {
   readonly #issuer: Uint8Array;
   readonly #caNotAfterMs: number;
   readonly #trustDomain: TrustDomain | undefined;
+  readonly #scratch = new Scratch();
   // One-entry caches: leaves signed in the same second share both encoded times.
   readonly #notBefore = { ms: NaN, der: new Uint8Array() };
   readonly #notAfter = { ms: NaN, der: new Uint8Array() };
@@ -134,32 +146,38 @@ export class X509SvidSigner {
     const key = encodePublicKey(publicKey);
     const sn = serial === undefined ? randomSerial() : encodeSerial(serial);
 
-    const names: Uint8Array[] = [tlv(SAN_URI, ascii(spiffeId.toString()))];
+    const names: DerNode[] = [node(SAN_URI, ascii(spiffeId.toString()))];
     for (const dns of dnsNames) {
       validateDnsName(dns);
-      names.push(tlv(SAN_DNS, ascii(dns)));
+      names.push(node(SAN_DNS, ascii(dns)));
     }
     const t = this.#template;
-    const tbs = sequence(
-      t.version,
-      sn.der,
-      this.#algorithm.der,
-      this.#issuer,
-      sequence(cachedTime(this.#notBefore, notBeforeMs), cachedTime(this.#notAfter, notAfterMs)),
-      t.subject,
-      key.spki,
-      explicit(
-        3,
-        sequence(
-          ...t.fixedExtensions,
-          sequence(t.skiOid, octetString(octetString(key.keyId))),
-          sequence(t.sanOid, octetString(sequence(...names))),
+    const alg = this.#algorithm;
+    const tbs = this.#scratch.assemble(
+      node(
+        TAG_SEQUENCE,
+        t.version,
+        sn.der,
+        alg.der,
+        this.#issuer,
+        node(TAG_SEQUENCE, cachedTime(this.#notBefore, notBeforeMs), cachedTime(this.#notAfter, notAfterMs)),
+        t.subject,
+        key.spki,
+        node(
+          0xa3, // [3] EXPLICIT Extensions
+          node(
+            TAG_SEQUENCE,
+            ...t.fixedExtensions,
+            node(TAG_SEQUENCE, t.skiOid, node(TAG_OCTET_STRING, node(TAG_OCTET_STRING, key.keyId))),
+            node(TAG_SEQUENCE, t.sanOid, node(TAG_OCTET_STRING, node(TAG_SEQUENCE, ...names))),
+          ),
         ),
       ),
     );
-    const signature = cryptoSign(this.#algorithm.hash, tbs, this.#caKey);
+    const signature = cryptoSign(alg.hash, tbs, this.#caKey);
+    const der = assemble(node(TAG_SEQUENCE, tbs, alg.der, node(TAG_BIT_STRING, ZERO, signature)));
     return {
-      der: sequence(tbs, this.#algorithm.der, bitString(signature)),
+      der,
       serial: sn.value,
       notBefore: new Date(notBeforeMs),
       notAfter: new Date(notAfterMs),

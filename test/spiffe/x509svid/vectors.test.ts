@@ -2,7 +2,7 @@
  * go-spiffe's svid/x509svid/testdata (spiffe-notes §8): each file through parseX509SvidPem / parseX509Svid with the
  * reference parser's verdict, mapped to our error codes. The files live outside the repo, in ../shared/vectors.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { decodePem } from '../../../src/spiffe/pem.js';
 import { parseX509Svid, parseX509SvidPem } from '../../../src/spiffe/x509svid/index.js';
@@ -79,7 +79,7 @@ function derOf(name: string, type: string): Uint8Array | undefined {
 describe('go-spiffe x509svid testdata', () => {
   it('covers every file of the directory', () => {
     const used = new Set(ROWS.flatMap((r) => [r.cert, r.key]));
-    const files = readdirNames();
+    const files = readdirSync(DIR).sort();
     expect(files.filter((f) => !used.has(f))).toEqual([]);
   });
 
@@ -109,10 +109,3 @@ describe('go-spiffe x509svid testdata', () => {
     expect(outcome(() => parseX509Svid(goodCert, key))).toEqual({ error: { code: KEY, rule: 'malformed-private-key' } });
   });
 });
-
-function readdirNames(): string[] {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return readdirSync(DIR).sort();
-}
-
-import { readdirSync } from 'node:fs';
