@@ -29,3 +29,56 @@ export function parseArgsReason(err: unknown): string {
   const first = message.split('\n')[0]!.split('. ')[0]!.replace(/\.$/, '');
   return first.charAt(0).toLowerCase() + first.slice(1);
 }
+
+/**
+ * Thrown by a command that ran and failed for a reason outside the command line (the server refused, the socket is
+ * unreachable, ...). main prints `error: <message>` as one line and exits with `failure`.
+ */
+export class CommandFailure extends Error {
+  override readonly name = 'CommandFailure';
+}
+
+/**
+ * A noun with verbs (`tessera entry create`, SPIRE's cli layout): dispatches to the verb's own Command, one file per
+ * verb under commands/<noun>/.
+ */
+export function nounCommand(
+  name: string,
+  summary: string,
+  verbs: readonly Command[],
+  /** Verbs a later issue adds (`agent run`): named as not yet built rather than unknown. */
+  planned: readonly string[] = [],
+): Command {
+  const help = (): string => {
+    const width = Math.max(...verbs.map((v) => v.name.length));
+    return (
+      `Usage: tessera ${name} <command> [options]\n\n${summary.charAt(0).toUpperCase() + summary.slice(1)}.\n\n` +
+      'Commands:\n' +
+      verbs.map((v) => `  ${v.name.padEnd(width)}  ${v.summary}\n`).join('') +
+      `\nRun "tessera ${name} <command> --help" for the options of each.\n`
+    );
+  };
+  return {
+    name,
+    summary,
+    async run(args, io) {
+      const [verb, ...rest] = args;
+      if (verb === '--help' || verb === '-h') {
+        io.out(help());
+        return ExitCode.ok;
+      }
+      if (verb === undefined) {
+        io.err(help());
+        return ExitCode.usage;
+      }
+      const command = verbs.find((v) => v.name === verb);
+      if (command === undefined && planned.includes(verb)) {
+        throw new UsageError(`command "${name} ${verb}" is not yet built`);
+      }
+      if (command === undefined) {
+        throw new UsageError(`unknown command "${name} ${verb}" (see "tessera ${name} --help")`);
+      }
+      return command.run(rest, io);
+    },
+  };
+}

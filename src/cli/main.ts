@@ -6,20 +6,50 @@
 import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ExitCode, UsageError, parseArgsReason, type Command } from './command.js';
+import { CommandFailure, ExitCode, UsageError, nounCommand, parseArgsReason, type Command } from './command.js';
+import { agentBanCommand } from './commands/agent/ban.js';
+import { agentEvictCommand } from './commands/agent/evict.js';
+import { agentListCommand } from './commands/agent/list.js';
+import { agentShowCommand } from './commands/agent/show.js';
+import { auditListCommand } from './commands/audit/list.js';
+import { bundleShowCommand } from './commands/bundle/show.js';
+import { entryCountCommand } from './commands/entry/count.js';
+import { entryCreateCommand } from './commands/entry/create.js';
+import { entryDeleteCommand } from './commands/entry/delete.js';
+import { entryListCommand } from './commands/entry/list.js';
+import { entryShowCommand } from './commands/entry/show.js';
+import { entryUpdateCommand } from './commands/entry/update.js';
+import { healthcheckCommand } from './commands/healthcheck.js';
+import { tokenGenerateCommand } from './commands/token/generate.js';
 import { versionCommand } from './commands/version.js';
 import { processIo, type Io } from './io.js';
 
-const COMMANDS: readonly Command[] = [versionCommand];
+const COMMANDS: readonly Command[] = [
+  nounCommand('entry', 'manage registration entries', [
+    entryCreateCommand,
+    entryUpdateCommand,
+    entryDeleteCommand,
+    entryShowCommand,
+    entryListCommand,
+    entryCountCommand,
+  ]),
+  nounCommand('agent', 'list, show, ban and evict attested agents', [
+    agentListCommand,
+    agentShowCommand,
+    agentBanCommand,
+    agentEvictCommand,
+  ], ['run']),
+  nounCommand('token', 'generate join tokens', [tokenGenerateCommand]),
+  nounCommand('bundle', "show the trust domain's bundle", [bundleShowCommand]),
+  nounCommand('audit', 'query the audit trail', [auditListCommand]),
+  healthcheckCommand,
+  versionCommand,
+];
 
 /** Commands from the design that later issues add; named in --help so users know what is coming. */
 const PLANNED: ReadonlyArray<readonly [string, string]> = [
   ['server', 'run the tessera server'],
-  ['agent', 'run the node agent'],
-  ['entry', 'manage registration entries'],
-  ['token', 'generate join tokens'],
-  ['bundle', 'show and federate trust bundles'],
-  ['audit', 'query the audit trail'],
+  ['agent run', 'run the node agent'],
 ];
 
 function helpText(): string {
@@ -46,6 +76,10 @@ export async function main(argv: readonly string[], io: Io): Promise<ExitCode> {
     if (err instanceof UsageError) {
       io.err(`tessera: ${err.message}\n`);
       return ExitCode.usage;
+    }
+    if (err instanceof CommandFailure) {
+      io.err(`error: ${err.message.split('\n')[0]}\n`);
+      return ExitCode.failure;
     }
     const message = err instanceof Error ? err.message : String(err);
     io.err(`tessera: ${message.split('\n')[0]}\n`);

@@ -1,0 +1,1 @@
+export { EntryIndex, type AuthorizedEntries, type EntryIndexConfig } from './authorized.js';
