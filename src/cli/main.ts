@@ -21,10 +21,12 @@ import { entryShowCommand } from './commands/entry/show.js';
 import { entryUpdateCommand } from './commands/entry/update.js';
 import { healthcheckCommand } from './commands/healthcheck.js';
 import { tokenGenerateCommand } from './commands/token/generate.js';
+import { serverCommand } from './commands/server.js';
 import { versionCommand } from './commands/version.js';
 import { processIo, type Io } from './io.js';
 
 const COMMANDS: readonly Command[] = [
+  serverCommand,
   nounCommand('entry', 'manage registration entries', [
     entryCreateCommand,
     entryUpdateCommand,
@@ -48,7 +50,6 @@ const COMMANDS: readonly Command[] = [
 
 /** Commands from the design that later issues add; named in --help so users know what is coming. */
 const PLANNED: ReadonlyArray<readonly [string, string]> = [
-  ['server', 'run the tessera server'],
   ['agent run', 'run the node agent'],
 ];
 

@@ -90,7 +90,7 @@ const concat = (ders: readonly Uint8Array[]) => new Uint8Array(Buffer.concat(der
 const pemChain = (type: string, ders: readonly Uint8Array[]) => ders.map((d) => encodePem(type, d)).join('');
 
 /** Writes files under one root and collects the manifest. */
-class FixtureWriter {
+export class FixtureWriter {
   readonly fixtures: Fixture[] = [];
   constructor(readonly root: string) {}
 

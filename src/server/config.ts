@@ -1,0 +1,157 @@
+import * as path from 'node:path';
+import { defineSchema, loadConfigFile, validateConfig, ConfigError, type Infer } from '../common/config/index.js';
+import { TrustDomain } from '../spiffe/id/index.js';
+
+/**
+ * The server's configuration file (YAML or JSON). Every option is documented in deploy/server.example.yaml; keep the
+ * two in step. Unknown keys and invalid values fail at start with the dotted path.
+ */
+export const serverConfigSchema = defineSchema({
+  type: 'object',
+  fields: {
+    trustDomain: { type: 'string', nonEmpty: true },
+    dataDir: { type: 'string', nonEmpty: true, default: './.tessera/server' },
+    logLevel: { type: 'enum', values: ['trace', 'debug', 'info', 'warn', 'error'], default: 'info' },
+    agentApi: {
+      type: 'object',
+      default: {},
+      fields: { listen: { type: 'string', nonEmpty: true, default: '127.0.0.1:8081' } },
+    },
+    http: {
+      type: 'object',
+      default: {},
+      fields: { listen: { type: 'string', nonEmpty: true, default: '127.0.0.1:8080' } },
+    },
+    admin: {
+      type: 'object',
+      default: {},
+      fields: { socketPath: { type: 'string', nonEmpty: true, optional: true } },
+    },
+    ca: {
+      type: 'object',
+      default: {},
+      fields: {
+        keyType: { type: 'enum', values: ['ec-p256', 'ec-p384'], default: 'ec-p256' },
+        ttlSeconds: { type: 'int', min: 600, max: 10 * 365 * 86400, default: 86400 },
+      },
+    },
+    jwt: {
+      type: 'object',
+      default: {},
+      fields: {
+        keyType: { type: 'enum', values: ['ec-p256', 'ec-p384', 'rsa-2048'], default: 'ec-p256' },
+        keyTtlSeconds: { type: 'int', min: 600, max: 365 * 86400, default: 86400 },
+        issuer: { type: 'string', nonEmpty: true, optional: true },
+      },
+    },
+    upstreamAuthority: {
+      type: 'object',
+      optional: true,
+      fields: {
+        certFile: { type: 'string', nonEmpty: true },
+        keyFile: { type: 'string', nonEmpty: true },
+        bundleFile: { type: 'string', nonEmpty: true, optional: true },
+      },
+    },
+    policy: {
+      type: 'object',
+      default: {},
+      fields: {
+        defaultX509TtlSeconds: { type: 'int', min: 5, max: 30 * 86400, default: 3600 },
+        defaultJwtTtlSeconds: { type: 'int', min: 5, max: 86400, default: 300 },
+        agentSvidTtlSeconds: { type: 'int', min: 60, max: 30 * 86400, default: 3600 },
+        worker: {
+          type: 'object',
+          default: {},
+          fields: {
+            maxX509TtlSeconds: { type: 'int', min: 5, max: 30 * 86400, default: 86400 },
+            maxJwtTtlSeconds: { type: 'int', min: 5, max: 86400, default: 3600 },
+          },
+        },
+        supervisor: {
+          type: 'object',
+          default: {},
+          fields: {
+            maxX509TtlSeconds: { type: 'int', min: 5, max: 30 * 86400, default: 900 },
+            maxJwtTtlSeconds: { type: 'int', min: 5, max: 86400, default: 300 },
+          },
+        },
+      },
+    },
+    nodeAttestors: {
+      type: 'object',
+      default: {},
+      fields: {
+        joinToken: {
+          type: 'object',
+          default: {},
+          fields: { enabled: { type: 'bool', default: true } },
+        },
+        x509pop: {
+          type: 'object',
+          optional: true,
+          fields: { caBundleFile: { type: 'string', nonEmpty: true } },
+        },
+      },
+    },
+  },
+});
+
+export type ServerConfigFile = Infer<typeof serverConfigSchema>;
+
+/** The validated configuration with paths resolved and the trust domain parsed. */
+export interface ServerConfig extends ServerConfigFile {
+  readonly trustDomainId: TrustDomain;
+  readonly adminSocketPath: string;
+}
+
+/**
+ * Validates raw configuration. Relative paths are resolved against `baseDir` (the config file's directory), except
+ * dataDir's default, which is relative to the working directory as documented.
+ */
+export function parseServerConfig(raw: unknown, baseDir: string): ServerConfig {
+  const cfg = validateConfig(serverConfigSchema, raw);
+  let trustDomainId: TrustDomain;
+  try {
+    trustDomainId = TrustDomain.parse(cfg.trustDomain);
+  } catch (err) {
+    throw new ConfigError('type', 'trustDomain', `trustDomain is invalid: ${(err as Error).message}`);
+  }
+  if (cfg.trustDomain.includes('/')) {
+    throw new ConfigError('type', 'trustDomain', 'trustDomain must be a bare name such as "example.org"');
+  }
+  checkHostPort(cfg.agentApi.listen, 'agentApi.listen');
+  checkHostPort(cfg.http.listen, 'http.listen');
+  const resolve = (p: string) => path.resolve(baseDir, p);
+  const dataDir = cfg.dataDir === './.tessera/server' ? path.resolve(cfg.dataDir) : resolve(cfg.dataDir);
+  return {
+    ...cfg,
+    trustDomain: trustDomainId.name,
+    dataDir,
+    trustDomainId,
+    adminSocketPath: cfg.admin.socketPath ? resolve(cfg.admin.socketPath) : path.join(dataDir, 'admin.sock'),
+    upstreamAuthority: cfg.upstreamAuthority && {
+      certFile: resolve(cfg.upstreamAuthority.certFile),
+      keyFile: resolve(cfg.upstreamAuthority.keyFile),
+      ...(cfg.upstreamAuthority.bundleFile ? { bundleFile: resolve(cfg.upstreamAuthority.bundleFile) } : {}),
+    },
+    nodeAttestors: {
+      ...cfg.nodeAttestors,
+      ...(cfg.nodeAttestors.x509pop ? { x509pop: { caBundleFile: resolve(cfg.nodeAttestors.x509pop.caBundleFile) } } : {}),
+    },
+  };
+}
+
+export function loadServerConfig(file: string): ServerConfig {
+  return parseServerConfig(loadConfigFile(file), path.dirname(path.resolve(file)));
+}
+
+/** `host:port` with a numeric port (0 = any free port); IPv6 hosts in brackets. */
+export function checkHostPort(value: string, at: string): { host: string; port: number } {
+  const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(value);
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || port > 65535) {
+    throw new ConfigError('type', at, `${at} must be "host:port" (e.g. "127.0.0.1:8081"), got ${JSON.stringify(value)}`);
+  }
+  return { host: m[1]!.replace(/^\[|\]$/g, ''), port };
+}

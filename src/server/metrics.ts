@@ -1,0 +1,63 @@
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+/** The server's Prometheus metrics, in one registry served at /metrics. */
+export interface ServerMetrics {
+  readonly registry: Registry;
+  readonly rpcTotal: Counter<'service' | 'method' | 'code'>;
+  readonly rpcDuration: Histogram<'service' | 'method'>;
+  readonly svidsSigned: Counter<'kind'>;
+}
+
+export interface GaugeSources {
+  countEntries(): Promise<number>;
+  countAgents(): Promise<number>;
+  caNotAfter(): Date;
+}
+
+export function createServerMetrics(sources: GaugeSources): ServerMetrics {
+  const registry = new Registry();
+  const rpcTotal = new Counter({
+    name: 'tessera_rpc_requests_total',
+    help: 'gRPC calls handled, by service, method and final status code',
+    labelNames: ['service', 'method', 'code'] as const,
+    registers: [registry],
+  });
+  const rpcDuration = new Histogram({
+    name: 'tessera_rpc_duration_seconds',
+    help: 'gRPC call latency (unary) or stream lifetime, by service and method',
+    labelNames: ['service', 'method'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5, 30, 300],
+    registers: [registry],
+  });
+  const svidsSigned = new Counter({
+    name: 'tessera_svids_signed_total',
+    help: 'SVIDs signed, by kind (x509, jwt, agent)',
+    labelNames: ['kind'] as const,
+    registers: [registry],
+  });
+  new Gauge({
+    name: 'tessera_entries',
+    help: 'Registration entries in the datastore',
+    registers: [registry],
+    async collect() {
+      this.set(await sources.countEntries());
+    },
+  });
+  new Gauge({
+    name: 'tessera_agents',
+    help: 'Attested agent records (banned included)',
+    registers: [registry],
+    async collect() {
+      this.set(await sources.countAgents());
+    },
+  });
+  new Gauge({
+    name: 'tessera_ca_expiry_timestamp_seconds',
+    help: 'Unix time at which the active X.509 CA certificate expires',
+    registers: [registry],
+    collect() {
+      this.set(Math.floor(sources.caNotAfter().getTime() / 1000));
+    },
+  });
+  return { registry, rpcTotal, rpcDuration, svidsSigned };
+}

@@ -1,0 +1,236 @@
+import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import * as path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import { systemClock, type Clock } from '../common/clock.js';
+import { registerAdminServices, listenAdminSocket } from './api/admin/index.js';
+import { registerAgentService } from './api/agent/index.js';
+import { createStreamDrain } from './api/drain.js';
+import { metricsInterceptor } from './api/metrics-interceptor.js';
+import { createAgentApiCredentials } from './api/tls.js';
+import { openCertificateAuthority } from './ca/index.js';
+import { checkHostPort, type ServerConfig } from './config.js';
+import { openSqliteDatastore, type AgentStore } from './datastore/index.js';
+import { EntryIndex } from './entries/index.js';
+import { startHttpServer } from './http/server.js';
+import { createServerMetrics } from './metrics.js';
+import { createNodeAttestors } from './nodeattestation/index.js';
+import { readPackageVersion } from '../common/version.js';
+
+export interface RunningServer {
+  /** `host:port` the agent API is bound to (the configured port, or the one picked for port 0). */
+  readonly agentApiAddress: string;
+  readonly httpAddress: string;
+  readonly adminSocketPath: string;
+  /** Stops accepting, ends sync streams, finishes in-flight calls, closes the datastore. */
+  stop(): Promise<void>;
+}
+
+const SHUTDOWN_GRACE_MS = 10_000;
+
+/** Composes the server from its parts (datastore, CA, entry index, agent API, admin API, HTTP) and starts it. */
+export async function startServer(
+  config: ServerConfig,
+  options: { log: Logger; clock?: Clock },
+): Promise<RunningServer> {
+  const log = options.log;
+  const clock = options.clock ?? systemClock;
+  await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+  await chmod(config.dataDir, 0o700);
+  const serverId = await loadServerId(config.dataDir);
+
+  const datastore = openSqliteDatastore({ path: path.join(config.dataDir, 'datastore.sqlite3'), clock, log });
+  const cleanups: Array<() => Promise<void> | void> = [() => datastore.close()];
+  const cleanup = async () => {
+    for (const fn of cleanups.reverse()) await Promise.resolve(fn()).catch((err) => log.warn({ err }, 'Cleanup step failed'));
+  };
+  try {
+    const ca = await openCertificateAuthority({
+      trustDomain: config.trustDomainId,
+      dataDir: config.dataDir,
+      serverId,
+      keys: datastore.keys,
+      bundles: datastore.bundles,
+      clock,
+      log,
+      ca: config.ca,
+      jwt: config.jwt,
+      upstreamAuthority: config.upstreamAuthority,
+    });
+    ca.start();
+    cleanups.push(() => ca.stop());
+
+    const entryIndex = await EntryIndex.create({ entries: datastore.entries, serverId: serverSpiffeId(config), clock, log });
+    cleanups.push(() => entryIndex.close());
+
+    const metrics = createServerMetrics({
+      countEntries: () => datastore.entries.count(),
+      countAgents: async () => (await datastore.agents.list()).length,
+      caNotAfter: () => ca.activeCaNotAfter(),
+    });
+    const agentEvents = agentChangeEvents(datastore.agents);
+    const drain = createStreamDrain();
+
+    // Agent API: TLS with the server SVID; client certificates requested, verified per call by the handlers.
+    const agentServer = new grpc.Server({ interceptors: [metricsInterceptor(metrics), drain.interceptor] });
+    registerAgentService(agentServer, {
+      trustDomain: config.trustDomainId,
+      policy: config.policy,
+      nodeAttestors: createNodeAttestors({
+        trustDomain: config.trustDomainId,
+        clock,
+        joinTokens: datastore.joinTokens,
+        config: config.nodeAttestors,
+      }),
+      agents: datastore.agents,
+      audit: datastore.audit,
+      entries: entryIndex,
+      x509Issuer: ca,
+      jwtIssuer: ca,
+      bundle: ca,
+      serverIdentity: ca,
+      agentEvents: agentEvents.events,
+      metrics,
+      clock,
+      log: log.child({ component: 'agent-api' }),
+    });
+    const { host, port } = checkHostPort(config.agentApi.listen, 'agentApi.listen');
+    const boundPort = await bind(agentServer, `${host.includes(':') ? `[${host}]` : host}:${port}`, createAgentApiCredentials(ca, ca));
+    cleanups.push(() => shutdownGrpc(agentServer, drain.endStreams));
+    const agentApiAddress = `${host.includes(':') ? `[${host}]` : host}:${boundPort}`;
+
+    // Admin API: the Unix socket's mode (0600) is the access control.
+    const adminServer = new grpc.Server({ interceptors: [metricsInterceptor(metrics)] });
+    const version = readPackageVersion();
+    registerAdminServices(adminServer, {
+      trustDomain: config.trustDomainId,
+      policy: config.policy,
+      entries: datastore.entries,
+      agents: agentEvents.store,
+      joinTokens: datastore.joinTokens,
+      audit: datastore.audit,
+      bundle: ca,
+      ca,
+      ping: () => datastore.ping(),
+      version,
+      clock,
+      log: log.child({ component: 'admin-api' }),
+    });
+    const admin = await listenAdminSocket(adminServer, config.adminSocketPath);
+    cleanups.push(async () => {
+      await shutdownGrpc(adminServer, () => undefined);
+      await rm(admin.path, { force: true });
+    });
+
+    const httpListen = checkHostPort(config.http.listen, 'http.listen');
+    const httpServer = await startHttpServer({
+      host: httpListen.host,
+      port: httpListen.port,
+      log: log.child({ component: 'http' }),
+      metrics: metrics.registry,
+      ready: async () => {
+        try {
+          await datastore.ping();
+        } catch (err) {
+          return { ok: false, reason: `datastore unreachable: ${(err as Error).message}` };
+        }
+        return (await ca.canSign()) ? { ok: true } : { ok: false, reason: 'test signature failed' };
+      },
+    });
+    cleanups.push(() => httpServer.close());
+    const httpAddress = `${httpServer.address.address.includes(':') ? `[${httpServer.address.address}]` : httpServer.address.address}:${httpServer.address.port}`;
+
+    log.info(
+      { trustDomain: config.trustDomain, agentApi: agentApiAddress, http: httpAddress, adminSocket: admin.path, version },
+      'Server ready',
+    );
+    let stopped: Promise<void> | undefined;
+    return {
+      agentApiAddress,
+      httpAddress,
+      adminSocketPath: admin.path,
+      stop: () => (stopped ??= cleanup()),
+    };
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+}
+
+function serverSpiffeId(config: ServerConfig): string {
+  return `spiffe://${config.trustDomain}/tessera/server`;
+}
+
+/** A stable identifier of this server in a shared datastore, kept in `<dataDir>/server-id`. */
+async function loadServerId(dataDir: string): Promise<string> {
+  const file = path.join(dataDir, 'server-id');
+  try {
+    const id = (await readFile(file, 'utf8')).trim();
+    if (/^[0-9a-f-]{36}$/.test(id)) return id;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  const id = randomUUID();
+  await writeFile(file, id + '\n', { mode: 0o600 });
+  return id;
+}
+
+function bind(server: grpc.Server, address: string, credentials: grpc.ServerCredentials): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.bindAsync(address, credentials, (err, port) => (err ? reject(new Error(`cannot listen on ${address}: ${err.message}`)) : resolve(port)));
+  });
+}
+
+/** Stops accepting, ends long-lived streams, waits for in-flight calls (bounded), then forces the rest. */
+function shutdownGrpc(server: grpc.Server, endStreams: (details: string) => void): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      server.forceShutdown();
+      resolve();
+    }, SHUTDOWN_GRACE_MS);
+    server.tryShutdown(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+    endStreams('server is shutting down');
+  });
+}
+
+/**
+ * Ban and evict happen through the admin API; the agent API's open sync streams learn of them at once through these
+ * events (each call checks the agent record anyway).
+ */
+function agentChangeEvents(agents: AgentStore): {
+  store: AgentStore;
+  events: { onAgentChange(listener: (spiffeId: string) => void): () => void };
+} {
+  const emitter = new EventEmitter();
+  emitter.setMaxListeners(0);
+  const store: AgentStore = {
+    upsertAttested: (attestation) => agents.upsertAttested(attestation),
+    get: (spiffeId) => agents.get(spiffeId),
+    list: () => agents.list(),
+    updateSvid: (spiffeId, svid) => agents.updateSvid(spiffeId, svid),
+    touch: (spiffeId, atSeconds) => agents.touch(spiffeId, atSeconds),
+    async setBanned(spiffeId, banned) {
+      const record = await agents.setBanned(spiffeId, banned);
+      emitter.emit('change', spiffeId);
+      return record;
+    },
+    async delete(spiffeId) {
+      await agents.delete(spiffeId);
+      emitter.emit('change', spiffeId);
+    },
+  };
+  return {
+    store,
+    events: {
+      onAgentChange(listener) {
+        emitter.on('change', listener);
+        return () => emitter.off('change', listener);
+      },
+    },
+  };
+}

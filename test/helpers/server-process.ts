@@ -1,0 +1,92 @@
+/**
+ * Runs the built `tessera server run` as a child process in a temp dir, the way an operator would, and the built CLI
+ * against it. Addresses come from the server's "Server ready" log line (ports are 0 = any free port).
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+
+export interface ServerProcess {
+  readonly proc: ChildProcess;
+  readonly agentApi: string;
+  readonly http: string;
+  readonly adminSocket: string;
+  /** Every JSON log line so far. */
+  readonly logs: Record<string, unknown>[];
+  /** Sends `signal` and resolves with the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+export interface CliResult {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Writes `config` (JSON, a YAML subset) to `<dir>/server.json` and starts the server with it. */
+export async function startServerProcess(dir: string, config: Record<string, unknown>): Promise<ServerProcess> {
+  const file = join(dir, 'server.json');
+  writeFileSync(file, JSON.stringify(config, null, 2));
+  const proc = spawn(process.execPath, [CLI, 'server', 'run', '--config', file], {
+    cwd: dir,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  const logs: Record<string, unknown>[] = [];
+  let buffered = '';
+  let stderrText = '';
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  const ready = new Promise<Record<string, unknown>>((resolve, reject) => {
+    proc.stderr!.setEncoding('utf8');
+    proc.stderr!.on('data', (chunk: string) => {
+      stderrText += chunk;
+      buffered += chunk;
+      let nl;
+      while ((nl = buffered.indexOf('\n')) !== -1) {
+        const line = buffered.slice(0, nl);
+        buffered = buffered.slice(nl + 1);
+        try {
+          const entry = JSON.parse(line) as Record<string, unknown>;
+          logs.push(entry);
+          if (entry['msg'] === 'Server ready') resolve(entry);
+        } catch {
+          // a non-JSON line (e.g. a start-up error message) stays in stderrText
+        }
+      }
+    });
+    void exited.then((code) => reject(new Error(`server exited (${code}) before it was ready:\n${stderrText}`)));
+  });
+  const line = await ready;
+  return {
+    proc,
+    agentApi: String(line['agentApi']),
+    http: String(line['http']),
+    adminSocket: String(line['adminSocket']),
+    logs,
+    stop(signal = 'SIGTERM') {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+      return exited;
+    },
+  };
+}
+
+/** Runs the built CLI synchronously. */
+export function runCli(args: readonly string[], options: { input?: string; cwd?: string; env?: NodeJS.ProcessEnv } = {}): CliResult {
+  const r = spawnSync(process.execPath, [CLI, ...args], {
+    encoding: 'utf8',
+    input: options.input,
+    cwd: options.cwd,
+    env: options.env ?? process.env,
+    timeout: 30_000,
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Runs the built CLI with `--socket` and `--output json`, failing loudly on a non-zero exit. */
+export function cliJson<T = Record<string, unknown>>(socket: string, args: readonly string[]): T {
+  const r = runCli([...args, '--socket', socket, '--output', 'json']);
+  if (r.code !== 0) throw new Error(`tessera ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+  return JSON.parse(r.stdout) as T;
+}
