@@ -23,12 +23,7 @@ export interface Command {
   run(args: readonly string[], io: Io): Promise<ExitCode>;
 }
 
-/** The first line (and first sentence) of a node:util parseArgs error, lowercased: one-line reasons only. */
-export function parseArgsReason(err: unknown): string {
-  const message = err instanceof Error ? err.message : String(err);
-  const first = message.split('\n')[0]!.split('. ')[0]!.replace(/\.$/, '');
-  return first.charAt(0).toLowerCase() + first.slice(1);
-}
+export { parseArgsReason } from '../common/args.js';
 
 /**
  * Thrown by a command that ran and failed for a reason outside the command line (the server refused, the socket is
@@ -81,4 +76,12 @@ export function nounCommand(
       return command.run(rest, io);
     },
   };
+}
+
+/**
+ * A verb that has verbs of its own (`tessera api fetch x509`): a {@link nounCommand} named `verb` inside `parent`,
+ * whose help and errors name the full path (`tessera api fetch ...`).
+ */
+export function verbGroup(parent: string, verb: string, summary: string, verbs: readonly Command[]): Command {
+  return { ...nounCommand(`${parent} ${verb}`, summary, verbs), name: verb };
 }

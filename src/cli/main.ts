@@ -6,11 +6,16 @@
 import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { CommandFailure, ExitCode, UsageError, nounCommand, parseArgsReason, type Command } from './command.js';
+import { CommandFailure, ExitCode, UsageError, nounCommand, parseArgsReason, verbGroup, type Command } from './command.js';
 import { agentBanCommand } from './commands/agent/ban.js';
 import { agentEvictCommand } from './commands/agent/evict.js';
 import { agentListCommand } from './commands/agent/list.js';
 import { agentShowCommand } from './commands/agent/show.js';
+import { apiFetchBundlesCommand } from './commands/api/fetch-bundles.js';
+import { apiFetchJwtCommand } from './commands/api/fetch-jwt.js';
+import { apiFetchX509Command } from './commands/api/fetch-x509.js';
+import { apiValidateJwtCommand } from './commands/api/validate-jwt.js';
+import { apiWatchCommand } from './commands/api/watch.js';
 import { auditListCommand } from './commands/audit/list.js';
 import { bundleShowCommand } from './commands/bundle/show.js';
 import { entryCountCommand } from './commands/entry/count.js';
@@ -44,6 +49,15 @@ const COMMANDS: readonly Command[] = [
   nounCommand('token', 'generate join tokens', [tokenGenerateCommand]),
   nounCommand('bundle', "show the trust domain's bundle", [bundleShowCommand]),
   nounCommand('audit', 'query the audit trail', [auditListCommand]),
+  nounCommand('api', 'talk to the Workload API as this process: fetch SVIDs and bundles, validate, watch', [
+    verbGroup('api', 'fetch', 'fetch X509-SVIDs, JWT-SVIDs or bundles', [
+      apiFetchX509Command,
+      apiFetchJwtCommand,
+      apiFetchBundlesCommand,
+    ]),
+    verbGroup('api', 'validate', 'validate a JWT-SVID', [apiValidateJwtCommand]),
+    apiWatchCommand,
+  ]),
   healthcheckCommand,
   versionCommand,
 ];

@@ -45,9 +45,19 @@ export interface JwtBundlesResponse {
   bundles: Record<string, Buffer>;
 }
 
-/** google.protobuf.Value as loaded with keepCase and oneofs (`kind` names the member that is set). */
+/**
+ * google.protobuf.Value as grpc-js hands it over. The well-known types come from protobufjs's bundled descriptors,
+ * whose field names are camelCase (`stringValue`) whatever keepCase says; `kind` names the member that is set. The
+ * snake_case names are read too, in case a loader ever keeps them.
+ */
 export interface ValueMessage {
   kind?: string;
+  nullValue?: unknown;
+  numberValue?: number;
+  stringValue?: string;
+  boolValue?: boolean;
+  structValue?: StructMessage | null;
+  listValue?: { values?: ValueMessage[] } | null;
   null_value?: unknown;
   number_value?: number;
   string_value?: string;
@@ -69,10 +79,13 @@ export interface ValidateJwtSvidResponse {
 export class WorkloadFailure extends CommandFailure {
   /** gRPC status code; -1 when the call never reached the server in a way grpc-js reports with a code. */
   readonly code: number;
+  /** The server's own status message (first line), when it sent one. */
+  readonly details: string;
 
-  constructor(message: string, code: number) {
+  constructor(message: string, code: number, details = '') {
     super(message);
     this.code = code;
+    this.details = details;
   }
 }
 
@@ -99,24 +112,36 @@ export function structToJson(struct: StructMessage | null | undefined): Record<s
   return out;
 }
 
+/** Each member of Value's `kind` oneof: [what, camelCase name, snake_case name]. */
+const VALUE_KINDS: ReadonlyArray<readonly [string, keyof ValueMessage, keyof ValueMessage]> = [
+  ['string', 'stringValue', 'string_value'],
+  ['number', 'numberValue', 'number_value'],
+  ['bool', 'boolValue', 'bool_value'],
+  ['struct', 'structValue', 'struct_value'],
+  ['list', 'listValue', 'list_value'],
+  ['null', 'nullValue', 'null_value'],
+];
+
 function valueToJson(v: ValueMessage | null | undefined): unknown {
   if (v === null || v === undefined) return null;
-  const kind =
-    v.kind ??
-    ['string_value', 'number_value', 'bool_value', 'struct_value', 'list_value', 'null_value'].find(
-      (k) => (v as Record<string, unknown>)[k] !== undefined,
-    );
+  const set = VALUE_KINDS.find(
+    ([, camel, snake]) =>
+      v.kind === camel || v.kind === snake || (v.kind === undefined && (v[camel] ?? v[snake]) !== undefined),
+  );
+  if (set === undefined) return null;
+  const [kind, camel, snake] = set;
+  const raw = v[camel] ?? v[snake];
   switch (kind) {
-    case 'string_value':
-      return v.string_value ?? '';
-    case 'number_value':
-      return v.number_value ?? 0;
-    case 'bool_value':
-      return v.bool_value ?? false;
-    case 'struct_value':
-      return structToJson(v.struct_value);
-    case 'list_value':
-      return (v.list_value?.values ?? []).map(valueToJson);
+    case 'string':
+      return (raw as string | undefined) ?? '';
+    case 'number':
+      return (raw as number | undefined) ?? 0;
+    case 'bool':
+      return (raw as boolean | undefined) ?? false;
+    case 'struct':
+      return structToJson(raw as StructMessage | null | undefined);
+    case 'list':
+      return ((raw as { values?: ValueMessage[] } | null | undefined)?.values ?? []).map(valueToJson);
     default:
       return null;
   }

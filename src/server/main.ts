@@ -3,6 +3,7 @@
  * server, and handles signals and exit codes; src/server/server.ts composes the parts.
  */
 import { parseArgs } from 'node:util';
+import { parseArgsReason } from '../common/args.js';
 import { createLogger } from '../common/log.js';
 import { loadServerConfig } from './config.js';
 import { startServer } from './server.js';
@@ -20,9 +21,13 @@ Options:
 /** Runs `tessera server …`; resolves with the exit code once the server has stopped. */
 export async function runServerCli(argv: readonly string[]): Promise<number> {
   const [verb, ...rest] = argv;
-  if (verb === undefined || verb === '--help' || verb === '-h') {
-    process[verb === undefined ? 'stderr' : 'stdout'].write(USAGE);
-    return verb === undefined ? 2 : 0;
+  if (verb === '--help' || verb === '-h') {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (verb === undefined) {
+    process.stderr.write('tessera: server needs a command: run (see "tessera server --help")\n');
+    return 2;
   }
   if (verb !== 'run') {
     process.stderr.write(`tessera: unknown server command ${JSON.stringify(verb)} (only "run")\n`);
@@ -42,7 +47,7 @@ export async function runServerCli(argv: readonly string[]): Promise<number> {
     }
     configFile = values.config;
   } catch (err) {
-    process.stderr.write(`tessera: ${(err as Error).message.split('\n')[0]}\n`);
+    process.stderr.write(`tessera: ${parseArgsReason(err)}\n`);
     return 2;
   }
   if (!configFile) {

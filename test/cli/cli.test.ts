@@ -53,7 +53,10 @@ describe('tessera binary (dist/cli/main.js)', () => {
 
   it.each([
     [['frobnicate'], /unknown command "frobnicate"/],
-    [['server'], /"server" is not yet built/],
+    [['server'], /server needs a command: run/],
+    [['server', 'stop'], /unknown server command "stop"/],
+    [['server', 'run'], /--config <file> is required/],
+    [['server', 'run', '--bogus'], /unknown option '--bogus'/],
     [['--bogus'], /unknown option '--bogus'/],
     [['version', '--bogus'], /unknown option '--bogus'/],
     [['version', 'extra'], /unexpected argument 'extra'/],
