@@ -122,7 +122,10 @@ export function apiCommand(spec: ApiCommandSpec, commandEnv: ApiCommandEnv = {})
   };
 }
 
-function lazyWorkloadClient(endpoint: WorkloadEndpoint, options?: WorkloadClientOptions): WorkloadCaller & { close(): void } {
+function lazyWorkloadClient(
+  endpoint: WorkloadEndpoint,
+  options?: WorkloadClientOptions,
+): WorkloadCaller & { close(): void } {
   let client: WorkloadClient | undefined;
   const get = async (): Promise<WorkloadClient> => {
     if (client === undefined) {

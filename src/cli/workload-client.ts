@@ -125,7 +125,8 @@ export class WorkloadClient implements WorkloadCaller {
       call.on('status', (s: grpc.StatusObject) => {
         if (settled || s.code !== grpc.status.OK) return;
         settled = true;
-        reject(new WorkloadFailure(`the Workload API at ${this.#where()} ended ${method} without sending a message`, s.code));
+        const message = `the Workload API at ${this.#where()} ended ${method} without sending a message`;
+        reject(new WorkloadFailure(message, s.code));
       });
     });
   }
@@ -181,9 +182,8 @@ export class WorkloadClient implements WorkloadCaller {
 
 /** grpc-js's wording when the channel could not connect (as opposed to a server that answered UNAVAILABLE). */
 function isConnectionFailure(details: string): boolean {
-  return /No connection established|Connection dropped|connect E[A-Z]+|Failed to connect|E(CONNREFUSED|NOENT|ACCES|PERM|NOTSOCK)/.test(
-    details,
-  );
+  return /No connection established|Connection dropped|connect E[A-Z]+|Failed to connect/.test(details) ||
+    /\bE(CONNREFUSED|NOENT|ACCES|PERM|NOTSOCK)\b/.test(details);
 }
 
 function connectReason(details: string, endpoint: WorkloadEndpoint): string {
@@ -201,6 +201,8 @@ function connectReason(details: string, endpoint: WorkloadEndpoint): string {
     case 'ENOTSOCK':
       return 'not a socket';
     default:
-      return details.replace(/^No connection established\. Last error: /, '').replace(/^Error: /, '') || 'unknown reason';
+      return (
+        details.replace(/^No connection established\. Last error: /, '').replace(/^Error: /, '') || 'unknown reason'
+      );
   }
 }

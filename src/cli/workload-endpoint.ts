@@ -29,7 +29,9 @@ export function parseEndpointUri(uri: string): WorkloadEndpoint {
   const m = /^([A-Za-z][A-Za-z0-9+.-]*):(.*)$/s.exec(uri);
   const scheme = m?.[1]?.toLowerCase();
   if (m === null || (scheme !== 'unix' && scheme !== 'tcp')) {
-    throw new WorkloadEndpointInvalid('socket URI must have a "unix" or "tcp" scheme (unix:///path/to/api.sock or tcp://IP:port)');
+    throw new WorkloadEndpointInvalid(
+      'socket URI must have a "unix" or "tcp" scheme (unix:///path/to/api.sock or tcp://IP:port)',
+    );
   }
   const kind = scheme as 'unix' | 'tcp';
   let rest = m[2]!;
@@ -100,7 +102,7 @@ export interface ResolvedEndpoint {
 }
 
 /**
- * `--socket` (a filesystem path, or a `unix:`/`tcp:` URI — anything that starts with `scheme:` is read as a URI), else
+ * `--socket` (a filesystem path, or a `unix:`/`tcp:` URI: anything that starts with `scheme:` is read as a URI), else
  * `SPIFFE_ENDPOINT_SOCKET` (always a URI), else {@link DEFAULT_WORKLOAD_SOCKET}. Paths are made absolute against the
  * working directory. Throws {@link WorkloadEndpointInvalid} naming the source, e.g. `SPIFFE_ENDPOINT_SOCKET
  * "unix:opaque" is invalid: unix socket URI must not be opaque ...`.
@@ -132,11 +134,13 @@ export function resolveWorkloadEndpoint(
 /** The grpc-js target: `unix:/abs/path` (no URI decoding by grpc-js), `ipv4:1.2.3.4:80` or `ipv6:[::1]:80`. */
 export function grpcTarget(endpoint: WorkloadEndpoint): string {
   if (endpoint.kind === 'unix') return `unix:${endpoint.path}`;
-  return isIP(endpoint.host) === 6 ? `ipv6:[${endpoint.host}]:${endpoint.port}` : `ipv4:${endpoint.host}:${endpoint.port}`;
+  const { host, port } = endpoint;
+  return isIP(host) === 6 ? `ipv6:[${host}]:${port}` : `ipv4:${host}:${port}`;
 }
 
 /** For messages: the socket path, or `tcp://IP:port`. */
 export function describeEndpoint(endpoint: WorkloadEndpoint): string {
   if (endpoint.kind === 'unix') return endpoint.path;
-  return isIP(endpoint.host) === 6 ? `tcp://[${endpoint.host}]:${endpoint.port}` : `tcp://${endpoint.host}:${endpoint.port}`;
+  const { host, port } = endpoint;
+  return isIP(host) === 6 ? `tcp://[${host}]:${port}` : `tcp://${host}:${port}`;
 }

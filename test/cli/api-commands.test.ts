@@ -730,7 +730,7 @@ describe('endpoints and failures', () => {
         oneLine(
           await tessera([...args, '--socket', deny.socketPath]),
           1,
-          /^error: no identity issued for this process \(the Workload API at .* said "no identity issued"; is there a registration entry whose selectors match this process\?\)$/,
+          /^error: no identity issued for this process \(the Workload API at .* said "no identity issued"; is there a registration entry whose selectors match this process\?\)\n$/,
         );
       }
     } finally {

@@ -32,16 +32,17 @@ export const apiFetchJwtSpec: ApiCommandSpec = {
       }
     }
     const response = await ctx.workload.fetchJwtSvid(audience, spiffeId);
-    if (response.svids.length === 0) throw new CommandFailure('the Workload API sent no SVIDs in its JWT-SVID response');
+    if (response.svids.length === 0) {
+      throw new CommandFailure('the Workload API sent no SVIDs in its JWT-SVID response');
+    }
     const now = new Date();
     const svids = response.svids.map((s, i) => {
       let parsed;
       try {
         parsed = parseInsecureJwtSvid(s.svid, audience, { now });
       } catch (err) {
-        throw new CommandFailure(
-          `the Workload API sent an invalid JWT-SVID ${i}${s.spiffe_id ? ` (${s.spiffe_id})` : ''}: ${(err as Error).message}`,
-        );
+        const which = `JWT-SVID ${i}${s.spiffe_id ? ` (${s.spiffe_id})` : ''}`;
+        throw new CommandFailure(`the Workload API sent an invalid ${which}: ${(err as Error).message}`);
       }
       return { message: s, parsed };
     });

@@ -18,11 +18,12 @@ export const apiFetchX509Spec: ApiCommandSpec = {
   path: 'api fetch x509',
   summary: "fetch this process's X509-SVIDs and bundles",
   description:
-    "Fetches this process's X509-SVIDs from the Workload API (one message of FetchX509SVID) and prints, for each, its\n" +
-    'SPIFFE ID, hint, serial, validity and bundle trust domains. With --write DIR, also writes svid.pem (the chain,\n' +
-    'leaf first), svid.key (PKCS#8, mode 0600), bundle.pem (its trust domain bundle) and federated-<td>.pem for each\n' +
-    'federated bundle; with several SVIDs the files are numbered: svid.0.pem, svid.0.key, bundle.0.pem, ...\n' +
-    'Existing files are replaced. The private key is written only to svid.key, never printed.',
+    "Fetches this process's X509-SVIDs from the Workload API (one message of FetchX509SVID) and prints, for\n" +
+    'each, its SPIFFE ID, hint, serial, validity and bundle trust domains. With --write DIR, also writes svid.pem\n' +
+    '(the chain, leaf first), svid.key (PKCS#8, mode 0600), bundle.pem (its trust domain bundle) and\n' +
+    'federated-<td>.pem for each federated bundle; with several SVIDs the files are numbered: svid.0.pem,\n' +
+    'svid.0.key, bundle.0.pem, ... Existing files are replaced. The private key is written only to svid.key,\n' +
+    'never printed.',
   options: {
     write: { type: 'string', value: 'DIR', description: 'write the SVIDs, keys and bundles as PEM files into DIR' },
   },

@@ -40,7 +40,9 @@ export function readX509Context(m: X509SvidResponse): ReceivedX509Context {
   if (m.svids.length === 0) throw new CommandFailure('the Workload API sent no SVIDs in its X509-SVID response');
   const svids = m.svids.map((s, i): ReceivedX509Svid => {
     const which = `X509-SVID ${i}${s.spiffe_id ? ` (${s.spiffe_id})` : ''}`;
-    const parsed = invalidAs(`the Workload API sent an invalid ${which}`, () => parseX509Svid(s.x509_svid, s.x509_svid_key));
+    const parsed = invalidAs(`the Workload API sent an invalid ${which}`, () =>
+      parseX509Svid(s.x509_svid, s.x509_svid_key),
+    );
     const bundle = invalidAs(`the Workload API sent an invalid bundle with ${which}`, () =>
       X509Bundle.parseDer(TrustDomain.parse(s.spiffe_id), s.bundle),
     );
@@ -107,7 +109,12 @@ export async function ensureDir(dir: string): Promise<void> {
  * that mode and chmod-ed to it before any byte is written, then renamed over the target. A key file is therefore never
  * readable by others, not even briefly, and an existing looser file is replaced rather than written through.
  */
-export async function writeFileExact(dir: string, name: string, data: string | Uint8Array, mode: number): Promise<string> {
+export async function writeFileExact(
+  dir: string,
+  name: string,
+  data: string | Uint8Array,
+  mode: number,
+): Promise<string> {
   const target = join(dir, name);
   const temp = join(dir, `.${name}.${randomBytes(6).toString('hex')}.tmp`);
   try {

@@ -13,9 +13,9 @@ export const apiValidateJwtSpec: ApiCommandSpec = {
   summary: 'validate a JWT-SVID through the Workload API',
   synopsis: '--audience AUD --token TOKEN',
   description:
-    'Asks the Workload API to validate a JWT-SVID for one audience (ValidateJWTSVID: signature against the bundle of\n' +
-    "the token's trust domain, audience, expiry), then re-checks it locally as go-spiffe does. Prints its SPIFFE ID\n" +
-    'and claims and exits 0 when valid; prints one line and exits 1 when not.',
+    'Asks the Workload API to validate a JWT-SVID for one audience (ValidateJWTSVID: signature against the bundle\n' +
+    "of the token's trust domain, audience, expiry), then re-checks it locally as go-spiffe does. Prints its SPIFFE\n" +
+    'ID and claims and exits 0 when valid; prints one line and exits 1 when not.',
   options: {
     audience: { type: 'string', value: 'AUD', description: 'the audience the token must be for (required)' },
     token: { type: 'string', value: 'TOKEN', description: 'the JWT-SVID, compact form (required)' },
