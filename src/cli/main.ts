@@ -26,6 +26,7 @@ import { entryShowCommand } from './commands/entry/show.js';
 import { entryUpdateCommand } from './commands/entry/update.js';
 import { healthcheckCommand } from './commands/healthcheck.js';
 import { tokenGenerateCommand } from './commands/token/generate.js';
+import { agentRunCommand } from './commands/agent-run.js';
 import { serverCommand } from './commands/server.js';
 import { versionCommand } from './commands/version.js';
 import { processIo, type Io } from './io.js';
@@ -40,12 +41,13 @@ const COMMANDS: readonly Command[] = [
     entryListCommand,
     entryCountCommand,
   ]),
-  nounCommand('agent', 'list, show, ban and evict attested agents', [
+  nounCommand('agent', 'run the node agent; list, show, ban and evict attested agents', [
     agentListCommand,
     agentShowCommand,
     agentBanCommand,
     agentEvictCommand,
-  ], ['run']),
+    agentRunCommand,
+  ]),
   nounCommand('token', 'generate join tokens', [tokenGenerateCommand]),
   nounCommand('bundle', "show the trust domain's bundle", [bundleShowCommand]),
   nounCommand('audit', 'query the audit trail', [auditListCommand]),
@@ -64,7 +66,8 @@ const COMMANDS: readonly Command[] = [
 
 /** Commands from the design that later issues add; named in --help so users know what is coming. */
 const PLANNED: ReadonlyArray<readonly [string, string]> = [
-  ['agent run', 'run the node agent'],
+  ['instance', 'list live workload instances and their SVIDs'],
+  ['federation', 'federate with other trust domains'],
 ];
 
 function helpText(): string {

@@ -420,7 +420,7 @@ describe('bad input: non-zero exit, one stderr line, nothing written', () => {
     ['agent evict: foreign trust domain', () => ['agent', 'evict', '--spiffe-id', 'spiffe://x.test/tessera/agent/a/b'], 1, /not in trust domain/],
     ['agent evict: unreachable socket', () => ['agent', 'evict', '--spiffe-id', AGENT], 1, /cannot reach/, UNREACHABLE],
     ['agent list: unreachable socket', () => ['agent', 'list'], 1, /cannot reach/, UNREACHABLE],
-    ['agent run: not yet built', () => ['agent', 'run'], 2, /"agent run" is not yet built/],
+    ['agent run: missing --config', () => ['agent', 'run'], 2, /--config <file> is required/],
     // token
     ['token: TTL over the maximum', () => ['token', 'generate', '--ttl', '86401'], 1, /^error: ttl_seconds 86401 is out of range; use 1 to 86400/],
     ['token: TTL zero', () => ['token', 'generate', '--ttl', '0'], 2, /--ttl must be between 1 and/],

@@ -1,0 +1,100 @@
+/**
+ * The seams between the agent's parts. The Workload API handlers (src/agent/workloadapi) see only
+ * WorkloadIdentityProvider; workload attestation (src/agent/workloadattestor) implements CallerCredentialsReader and
+ * WorkloadAttestor; the agent core (src/agent/manager, client, …) implements WorkloadIdentityProvider on top of them.
+ */
+import type { X509Bundle, JwtBundle } from '../spiffe/bundle/index.js';
+import type { TrustDomain } from '../spiffe/id/index.js';
+
+/** What the kernel says about the peer of an accepted Workload API connection (SO_PEERCRED + SO_PEERPIDFD). */
+export interface CallerCredentials {
+  readonly pid: number;
+  readonly uid: number;
+  readonly gid: number;
+  /**
+   * A pidfd for the peer process taken from the socket itself (pins the process against pid reuse and becomes
+   * readable when it exits), or undefined where the kernel has none. Owned by the connection: closed with it.
+   */
+  readonly pidfd?: number;
+}
+
+export interface CallerCredentialsReader {
+  /** Reads the peer credentials of a connected Unix socket file descriptor. Throws when the kernel refuses. */
+  read(fd: number): CallerCredentials;
+}
+
+/** A selector as "type:value" parts, e.g. { type: 'unix', value: 'uid:1000' }. */
+export interface WorkloadSelector {
+  readonly type: string;
+  readonly value: string;
+}
+
+/** One attested process instance: identified by (pid, start time), with the selectors its kernel facts give. */
+export interface AttestedProcess {
+  readonly pid: number;
+  /** Process start time in clock ticks since boot (/proc/<pid>/stat field 22): with pid, the instance's identity. */
+  readonly startTime: bigint;
+  readonly selectors: readonly WorkloadSelector[];
+  /** Parent pid at attestation time (for supervisor ancestry, issue 5). */
+  readonly ppid: number;
+}
+
+export interface WorkloadAttestor {
+  /**
+   * Attests the caller: reads selectors from /proc (and the pidfd when given), and checks the process is still the
+   * same one afterwards (start time unchanged / pidfd still refers to a live process). Throws a TesseraError
+   * PERMISSION_DENIED on a pid-reuse mismatch and UNAVAILABLE when the process facts cannot be read.
+   */
+  attest(caller: CallerCredentials): Promise<AttestedProcess>;
+  /** Resolves when the process exits (pidfd readable, or /proc/<pid> gone / start time changed when polled). */
+  watchExit(caller: CallerCredentials, process: AttestedProcess, signal: AbortSignal): Promise<void>;
+}
+
+/** One X509-SVID as served to a workload. */
+export interface WorkloadX509Svid {
+  readonly spiffeId: string;
+  /** Leaf first, then intermediates. DER. */
+  readonly chain: readonly Uint8Array[];
+  /** PKCS#8 DER of the instance's private key. */
+  readonly privateKeyPkcs8: Uint8Array;
+  readonly hint: string;
+  readonly notAfter: Date;
+}
+
+export interface WorkloadJwtSvid {
+  readonly spiffeId: string;
+  readonly token: string;
+  readonly hint: string;
+}
+
+/** A snapshot of everything one workload instance is entitled to right now (full state, never a delta). */
+export interface WorkloadState {
+  /** Default identity first. Empty = no identity (the API answers PermissionDenied). */
+  readonly x509Svids: readonly WorkloadX509Svid[];
+  readonly trustDomain: TrustDomain;
+  readonly x509Bundle: X509Bundle;
+  readonly jwtBundle: JwtBundle;
+  /** Bundles of federated trust domains the instance's entries federate with, by trust domain name. */
+  readonly federatedX509Bundles: ReadonlyMap<string, X509Bundle>;
+  readonly federatedJwtBundles: ReadonlyMap<string, JwtBundle>;
+}
+
+/** The identities of one attested caller; lives as long as the caller's process (or until it is closed). */
+export interface WorkloadSession {
+  readonly instanceId: string;
+  current(): WorkloadState;
+  /** Called after every change of current() (rotation, bundle, entries), and once with `closed` when the process exits. */
+  onChange(listener: (event: { readonly closed: boolean }) => void): () => void;
+  /** Mints JWT-SVIDs for `audience`: one per identity, or only `spiffeId`'s. Throws PERMISSION_DENIED when none. */
+  fetchJwtSvids(audience: readonly string[], spiffeId?: string): Promise<WorkloadJwtSvid[]>;
+}
+
+export interface WorkloadIdentityProvider {
+  /**
+   * Attests the caller and returns its session (shared by all connections of the same process instance). Throws
+   * TesseraError PERMISSION_DENIED (no identity / pid reuse) or UNAVAILABLE (attestation failed, agent not ready).
+   */
+  session(caller: CallerCredentials): Promise<WorkloadSession>;
+  /** Own and federated JWT bundles, for ValidateJWTSVID (any caller with an identity may validate). */
+  jwtBundles(): { readonly own: JwtBundle; readonly federated: ReadonlyMap<string, JwtBundle> };
+}
