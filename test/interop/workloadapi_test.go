@@ -43,13 +43,14 @@ type workloadEnv struct {
 	federated string
 }
 
-// workloadTarget skips unless TESSERA_WORKLOAD_SOCKET is set and fails when it is set but the socket does not
-// answer. mode is the TESSERA_WORKLOAD_MODE the test is written for; other modes skip.
+// workloadTarget fails unless TESSERA_WORKLOAD_SOCKET names a Workload API that answers and TESSERA_WORKLOAD_MODE is
+// the mode the test is written for. These tests never skip: the TypeScript side (test/agent/workloadapi/interop.test.ts,
+// test/integration/agent.test.ts) selects the tests of each mode with -run.
 func workloadTarget(t *testing.T, mode string) workloadEnv {
 	t.Helper()
 	socket := os.Getenv("TESSERA_WORKLOAD_SOCKET")
 	if socket == "" {
-		t.Skip("TESSERA_WORKLOAD_SOCKET is not set (test/agent/workloadapi/interop.test.ts sets it)")
+		t.Fatal("TESSERA_WORKLOAD_SOCKET is not set (run these tests through vitest: test/agent/workloadapi/interop.test.ts)")
 	}
 	conn, err := net.DialTimeout("unix", socket, 5*time.Second)
 	if err != nil {
@@ -61,7 +62,7 @@ func workloadTarget(t *testing.T, mode string) workloadEnv {
 		got = "identity"
 	}
 	if got != mode {
-		t.Skipf("written for TESSERA_WORKLOAD_MODE=%s, running with %s", mode, got)
+		t.Fatalf("written for TESSERA_WORKLOAD_MODE=%s, running with %s (select tests with -run)", mode, got)
 	}
 	env := workloadEnv{socket: socket, addr: "unix://" + socket, federated: os.Getenv("TESSERA_WORKLOAD_FEDERATED")}
 	if ids := os.Getenv("TESSERA_WORKLOAD_IDS"); ids != "" {
