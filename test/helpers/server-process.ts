@@ -9,15 +9,10 @@ import { fileURLToPath } from 'node:url';
 
 export const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 
-export interface ServerProcess {
-  readonly proc: ChildProcess;
+export interface ServerProcess extends TesseraProcess {
   readonly agentApi: string;
   readonly http: string;
   readonly adminSocket: string;
-  /** Every JSON log line so far. */
-  readonly logs: Record<string, unknown>[];
-  /** Sends `signal` and resolves with the exit code. */
-  stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
 export interface CliResult {
@@ -26,11 +21,36 @@ export interface CliResult {
   readonly stderr: string;
 }
 
+export interface TesseraProcess {
+  readonly proc: ChildProcess;
+  /** The fields of the "… ready" log line. */
+  readonly ready: Record<string, unknown>;
+  /** Every JSON log line so far (more arrive while the process runs). */
+  readonly logs: Record<string, unknown>[];
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
 /** Writes `config` (JSON, a YAML subset) to `<dir>/server.json` and starts the server with it. */
 export async function startServerProcess(dir: string, config: Record<string, unknown>): Promise<ServerProcess> {
-  const file = join(dir, 'server.json');
+  const p = await startTesseraProcess('server', dir, config, 'Server ready');
+  return {
+    ...p,
+    agentApi: String(p.ready['agentApi']),
+    http: String(p.ready['http']),
+    adminSocket: String(p.ready['adminSocket']),
+  };
+}
+
+/** Starts `tessera <noun> run --config <dir>/<noun>.json` and resolves once it logs `readyMsg`. */
+export async function startTesseraProcess(
+  noun: 'server' | 'agent',
+  dir: string,
+  config: Record<string, unknown>,
+  readyMsg: string,
+): Promise<TesseraProcess> {
+  const file = join(dir, `${noun}.json`);
   writeFileSync(file, JSON.stringify(config, null, 2));
-  const proc = spawn(process.execPath, [CLI, 'server', 'run', '--config', file], {
+  const proc = spawn(process.execPath, [CLI, noun, 'run', '--config', file], {
     cwd: dir,
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -50,20 +70,17 @@ export async function startServerProcess(dir: string, config: Record<string, unk
         try {
           const entry = JSON.parse(line) as Record<string, unknown>;
           logs.push(entry);
-          if (entry['msg'] === 'Server ready') resolve(entry);
+          if (entry['msg'] === readyMsg) resolve(entry);
         } catch {
           // a non-JSON line (e.g. a start-up error message) stays in stderrText
         }
       }
     });
-    void exited.then((code) => reject(new Error(`server exited (${code}) before it was ready:\n${stderrText}`)));
+    void exited.then((code) => reject(new Error(`${noun} exited (${code}) before it was ready:\n${stderrText}`)));
   });
-  const line = await ready;
   return {
     proc,
-    agentApi: String(line['agentApi']),
-    http: String(line['http']),
-    adminSocket: String(line['adminSocket']),
+    ready: await ready,
     logs,
     stop(signal = 'SIGTERM') {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);

@@ -15,6 +15,7 @@ package interop
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"strings"
@@ -249,6 +250,8 @@ type rotationWatcher struct {
 	errs    []error
 	enough  chan struct{}
 	want    int
+	// notAfter of the latest SVID seen: its successor must arrive before it expires.
+	notAfter time.Time
 }
 
 func (w *rotationWatcher) OnX509ContextUpdate(c *workloadapi.X509Context) {
@@ -264,6 +267,10 @@ func (w *rotationWatcher) OnX509ContextUpdate(c *workloadapi.X509Context) {
 	}
 	serial := leaf.SerialNumber.String()
 	if !w.serials[serial] {
+		if now := time.Now(); len(w.order) > 0 && !now.Before(w.notAfter) {
+			w.errs = append(w.errs, fmt.Errorf("SVID %s arrived at %s, after its predecessor expired at %s", serial, now, w.notAfter))
+		}
+		w.notAfter = leaf.NotAfter
 		w.serials[serial] = true
 		w.order = append(w.order, serial)
 		if len(w.order) == w.want {
