@@ -1,0 +1,147 @@
+import * as path from 'node:path';
+import { defineSchema, loadConfigFile, validateConfig, ConfigError, type Infer } from '../common/config/index.js';
+import { TrustDomain } from '../spiffe/id/index.js';
+
+/**
+ * The agent's configuration file (YAML or JSON). Every option is documented in deploy/agent.example.yaml; keep the two
+ * in step. Unknown keys and invalid values fail at start with the dotted path.
+ */
+export const agentConfigSchema = defineSchema({
+  type: 'object',
+  fields: {
+    trustDomain: { type: 'string', nonEmpty: true },
+    serverAddress: { type: 'string', nonEmpty: true, default: '127.0.0.1:8081' },
+    trustBundlePath: { type: 'string', nonEmpty: true, optional: true },
+    insecureBootstrap: { type: 'bool', default: false },
+    nodeAttestor: {
+      type: 'object',
+      fields: {
+        joinToken: {
+          type: 'object',
+          optional: true,
+          fields: { token: { type: 'string', nonEmpty: true } },
+        },
+        x509pop: {
+          type: 'object',
+          optional: true,
+          fields: {
+            certFile: { type: 'string', nonEmpty: true },
+            keyFile: { type: 'string', nonEmpty: true },
+          },
+        },
+      },
+    },
+    dataDir: { type: 'string', nonEmpty: true, default: './.tessera/agent' },
+    workloadApi: {
+      type: 'object',
+      default: {},
+      fields: { socketPath: { type: 'string', nonEmpty: true, optional: true } },
+    },
+    http: {
+      type: 'object',
+      default: {},
+      fields: { listen: { type: 'string', nonEmpty: true, default: '127.0.0.1:8082' } },
+    },
+    logLevel: { type: 'enum', values: ['trace', 'debug', 'info', 'warn', 'error'], default: 'info' },
+  },
+});
+
+export type AgentConfigFile = Infer<typeof agentConfigSchema>;
+
+/** The node attestor the agent uses, exactly one (paths resolved). */
+export type NodeAttestorConfig =
+  | { readonly kind: 'join_token'; readonly token: string }
+  | { readonly kind: 'x509pop'; readonly certFile: string; readonly keyFile: string };
+
+/** How the agent trusts the server before it holds a bundle of its own (persisted in the data dir after that). */
+export type BootstrapTrust =
+  | { readonly kind: 'bundle'; readonly trustBundlePath: string }
+  /** Trust on first use: any chain, but the server must present spiffe://<td>/tessera/server. */
+  | { readonly kind: 'insecure' };
+
+/** The validated configuration with paths resolved and the trust domain parsed. */
+export interface AgentConfig {
+  readonly trustDomain: TrustDomain;
+  readonly serverAddress: string;
+  readonly bootstrap: BootstrapTrust;
+  readonly nodeAttestor: NodeAttestorConfig;
+  readonly dataDir: string;
+  readonly socketPath: string;
+  readonly httpListen: string;
+  readonly logLevel: AgentConfigFile['logLevel'];
+}
+
+const DEFAULT_DATA_DIR = './.tessera/agent';
+
+/**
+ * Validates raw configuration. Relative paths are resolved against `baseDir` (the config file's directory), except
+ * dataDir's default, which is relative to the working directory as documented.
+ */
+export function parseAgentConfig(raw: unknown, baseDir: string): AgentConfig {
+  const cfg = validateConfig(agentConfigSchema, raw);
+  let trustDomain: TrustDomain;
+  try {
+    trustDomain = TrustDomain.parse(cfg.trustDomain);
+  } catch (err) {
+    throw new ConfigError('type', 'trustDomain', `trustDomain is invalid: ${(err as Error).message}`);
+  }
+  if (cfg.trustDomain.includes('/')) {
+    throw new ConfigError('type', 'trustDomain', 'trustDomain must be a bare name such as "example.org"');
+  }
+  checkHostPort(cfg.serverAddress, 'serverAddress');
+  checkHostPort(cfg.http.listen, 'http.listen');
+  const resolve = (p: string) => path.resolve(baseDir, p);
+
+  let bootstrap: BootstrapTrust;
+  if (cfg.trustBundlePath !== undefined && cfg.insecureBootstrap) {
+    throw new ConfigError('type', 'insecureBootstrap', 'set either trustBundlePath or insecureBootstrap: true, not both');
+  } else if (cfg.trustBundlePath !== undefined) {
+    bootstrap = { kind: 'bundle', trustBundlePath: resolve(cfg.trustBundlePath) };
+  } else if (cfg.insecureBootstrap) {
+    bootstrap = { kind: 'insecure' };
+  } else {
+    throw new ConfigError(
+      'missing',
+      'trustBundlePath',
+      'trustBundlePath must be configured (the server CA roots, PEM), or insecureBootstrap: true to trust the server on first use',
+    );
+  }
+
+  const { joinToken, x509pop } = cfg.nodeAttestor;
+  let nodeAttestor: NodeAttestorConfig;
+  if (joinToken && x509pop) {
+    throw new ConfigError('type', 'nodeAttestor', 'nodeAttestor must configure exactly one of joinToken and x509pop, not both');
+  } else if (joinToken) {
+    nodeAttestor = { kind: 'join_token', token: joinToken.token };
+  } else if (x509pop) {
+    nodeAttestor = { kind: 'x509pop', certFile: resolve(x509pop.certFile), keyFile: resolve(x509pop.keyFile) };
+  } else {
+    throw new ConfigError('missing', 'nodeAttestor', 'nodeAttestor must configure one of joinToken and x509pop');
+  }
+
+  const dataDir = cfg.dataDir === DEFAULT_DATA_DIR ? path.resolve(cfg.dataDir) : resolve(cfg.dataDir);
+  return {
+    trustDomain,
+    serverAddress: cfg.serverAddress,
+    bootstrap,
+    nodeAttestor,
+    dataDir,
+    socketPath: cfg.workloadApi.socketPath ? resolve(cfg.workloadApi.socketPath) : path.join(dataDir, 'api.sock'),
+    httpListen: cfg.http.listen,
+    logLevel: cfg.logLevel,
+  };
+}
+
+export function loadAgentConfig(file: string): AgentConfig {
+  return parseAgentConfig(loadConfigFile(file), path.dirname(path.resolve(file)));
+}
+
+/** `host:port` with a numeric port (0 = any free port, for listeners); IPv6 hosts in brackets. */
+export function checkHostPort(value: string, at: string): { host: string; port: number } {
+  const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(value);
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || port > 65535) {
+    throw new ConfigError('type', at, `${at} must be "host:port" (e.g. "127.0.0.1:8081"), got ${JSON.stringify(value)}`);
+  }
+  return { host: m[1]!.replace(/^\[|\]$/g, ''), port };
+}
