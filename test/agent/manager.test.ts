@@ -1,0 +1,242 @@
+import { performance } from 'node:perf_hooks';
+import { describe, expect, it } from 'vitest';
+import { permissionDenied, TesseraError, unavailable } from '../../src/common/errors.js';
+import { silentLogger } from '../../src/common/log.js';
+import { SpiffeId } from '../../src/spiffe/id/index.js';
+import { BatchSigner, type SignedSvid, type SignRequest } from '../../src/agent/client/batch-signer.js';
+import { WorkloadManager } from '../../src/agent/manager/manager.js';
+import type { AgentEntry } from '../../src/agent/state.js';
+import type { AttestedProcess, CallerCredentials, WorkloadAttestor, WorkloadSelector } from '../../src/agent/types.js';
+import { createTestAuthority, type TestAuthority } from '../helpers/test-authority.js';
+
+/** Processes by pid; exit(pid) ends their watch. */
+class FakeAttestor implements WorkloadAttestor {
+  readonly procs = new Map<number, { startTime: bigint; selectors: WorkloadSelector[] }>();
+  readonly #exits = new Map<number, () => void>();
+  attests = 0;
+
+  set(pid: number, selectors: string[], startTime = 1000n): void {
+    this.procs.set(pid, {
+      startTime,
+      selectors: selectors.map((s) => {
+        const i = s.indexOf(':');
+        return { type: s.slice(0, i), value: s.slice(i + 1) };
+      }),
+    });
+  }
+
+  async attest(caller: CallerCredentials): Promise<AttestedProcess> {
+    this.attests++;
+    const p = this.procs.get(caller.pid);
+    if (!p) throw permissionDenied('caller process exited before attestation');
+    return { pid: caller.pid, startTime: p.startTime, selectors: p.selectors, ppid: 1 };
+  }
+
+  watchExit(caller: CallerCredentials, _p: AttestedProcess, signal: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      this.#exits.set(caller.pid, resolve);
+      signal.addEventListener('abort', () => resolve(), { once: true });
+    });
+  }
+
+  exit(pid: number): void {
+    this.procs.delete(pid);
+    this.#exits.get(pid)?.();
+  }
+}
+
+let nextCreated = 1;
+function entry(id: string, spiffeId: string, selectors: string[], extra: Partial<AgentEntry> = {}): AgentEntry {
+  return {
+    id,
+    spiffeId,
+    parentId: 'spiffe://example.org/tessera/agent/x',
+    selectors: selectors.map((s) => {
+      const i = s.indexOf(':');
+      return { type: s.slice(0, i), value: s.slice(i + 1) };
+    }),
+    role: 'worker',
+    x509SvidTtlSeconds: 0,
+    jwtSvidTtlSeconds: 0,
+    dnsNames: [],
+    federatesWith: [],
+    hint: '',
+    admin: false,
+    expiresAt: 0,
+    revision: 1,
+    createdAt: nextCreated++,
+    ...extra,
+  };
+}
+
+interface Setup {
+  manager: WorkloadManager;
+  attestor: FakeAttestor;
+  authority: TestAuthority;
+  signed: SignRequest[];
+  batches: number[];
+  sync(entries: AgentEntry[]): void;
+  failSigning(err: Error | undefined): void;
+}
+
+async function setup(options: { batch?: boolean } = {}): Promise<Setup> {
+  const authority = await createTestAuthority();
+  const attestor = new FakeAttestor();
+  const signed: SignRequest[] = [];
+  const batches: number[] = [];
+  let failure: Error | undefined;
+  let entries: AgentEntry[] = [];
+  const signOne = (r: SignRequest): SignedSvid => {
+    signed.push(r);
+    const e = entries.find((x) => x.id === r.entryId)!;
+    const id = e.spiffeId.replaceAll('{instance}', r.instanceId);
+    const issued = authority.signX509Svid({ spiffeId: SpiffeId.parse(id), publicKey: r.publicKey, ttlSeconds: 3600 });
+    return { entryId: r.entryId, spiffeId: id, chain: issued.chain, notAfter: issued.notAfter, serial: issued.serial.toString(16) };
+  };
+  const direct = {
+    async sign(r: SignRequest) {
+      if (failure) throw failure;
+      return signOne(r);
+    },
+  };
+  const batched = new BatchSigner({
+    delayMs: 2,
+    onBatch: (n) => batches.push(n),
+    send: async (params) => {
+      if (failure) throw failure;
+      return {
+        results: params.map((p) => {
+          const s = signOne({ entryId: p.entry_id, publicKey: p.public_key, instanceId: p.instance_id });
+          return {
+            svid: { entry_id: s.entryId, spiffe_id: s.spiffeId, cert_chain: Buffer.concat(s.chain), expires_at: Math.floor(s.notAfter.getTime() / 1000), serial: s.serial },
+            error_code: 0,
+            error_message: '',
+          };
+        }),
+      };
+    },
+  });
+  const manager = new WorkloadManager({
+    trustDomain: authority.trustDomain,
+    attestor,
+    signer: options.batch ? batched : direct,
+    minter: { mint: () => Promise.reject(unavailable('no minting here')) },
+    log: silentLogger(),
+  });
+  return {
+    manager,
+    attestor,
+    authority,
+    signed,
+    batches,
+    sync(next) {
+      entries = next;
+      manager.applySync({ entries: next, bundle: authority.currentBundle(), federatedBundles: new Map(), revision: Date.now() });
+    },
+    failSigning(err) {
+      failure = err;
+    },
+  };
+}
+
+const caller = (pid: number): CallerCredentials => ({ pid, uid: 1000, gid: 1000 });
+
+async function codeOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (err) {
+    if (err instanceof TesseraError) return err.code;
+    throw err;
+  }
+  throw new Error('expected a failure');
+}
+
+describe('WorkloadManager', () => {
+  it('answers UNAVAILABLE before the first sync and PERMISSION_DENIED when no entry matches', async () => {
+    const s = await setup();
+    s.attestor.set(10, ['unix:uid:1000']);
+    expect(await codeOf(s.manager.session(caller(10)))).toBe('UNAVAILABLE');
+    expect(() => s.manager.jwtBundles()).toThrow(TesseraError);
+    s.sync([entry('e1', 'spiffe://example.org/w', ['unix:uid:2000'])]);
+    expect(await codeOf(s.manager.session(caller(10)))).toBe('PERMISSION_DENIED');
+    expect(s.manager.jwtBundles().own.isEmpty()).toBe(false);
+  });
+
+  it('never matches entries with reserved tessera: selectors, nor entries without selectors', async () => {
+    const s = await setup();
+    s.attestor.set(10, ['unix:uid:1000', 'tessera:supervisor:spiffe://example.org/boss']);
+    s.sync([
+      entry('sup', 'spiffe://example.org/worker', ['unix:uid:1000', 'tessera:supervisor:spiffe://example.org/boss']),
+      entry('none', 'spiffe://example.org/anyone', []),
+    ]);
+    expect(await codeOf(s.manager.session(caller(10)))).toBe('PERMISSION_DENIED');
+  });
+
+  it('shares one session between concurrent first calls of the same instance', async () => {
+    const s = await setup();
+    s.attestor.set(10, ['unix:uid:1000']);
+    s.sync([entry('e1', 'spiffe://example.org/w', ['unix:uid:1000'])]);
+    const sessions = await Promise.all(Array.from({ length: 10 }, () => s.manager.session(caller(10))));
+    expect(new Set(sessions).size).toBe(1);
+    expect(s.signed).toHaveLength(1);
+    expect(s.manager.instanceCount).toBe(1);
+  });
+
+  it('gives a process that exec()s (same pid and start time, new selectors) a new instance and closes the old', async () => {
+    const s = await setup();
+    s.attestor.set(10, ['unix:uid:1000', 'unix:path:/bin/a']);
+    s.sync([
+      entry('a', 'spiffe://example.org/a', ['unix:path:/bin/a']),
+      entry('b', 'spiffe://example.org/b', ['unix:path:/bin/b']),
+    ]);
+    const first = await s.manager.session(caller(10));
+    let closed = false;
+    first.onChange((e) => (closed ||= e.closed));
+    s.attestor.set(10, ['unix:uid:1000', 'unix:path:/bin/b']);
+    const second = await s.manager.session(caller(10));
+    expect(second).not.toBe(first);
+    expect(second.instanceId).not.toBe(first.instanceId);
+    expect(closed).toBe(true);
+    expect(first.current().x509Svids).toHaveLength(0);
+    expect(second.current().x509Svids.map((x) => x.spiffeId)).toEqual(['spiffe://example.org/b']);
+  });
+
+  it('keeps no session when no SVID could be signed (UNAVAILABLE), and serves the instance once signing works', async () => {
+    const s = await setup();
+    s.attestor.set(10, ['unix:uid:1000']);
+    s.sync([entry('e1', 'spiffe://example.org/w', ['unix:uid:1000'])]);
+    s.failSigning(unavailable('server unreachable'));
+    expect(await codeOf(s.manager.session(caller(10)))).toBe('UNAVAILABLE');
+    expect(s.manager.instanceCount).toBe(0);
+    s.failSigning(undefined);
+    expect((await s.manager.session(caller(10))).current().x509Svids).toHaveLength(1);
+  });
+
+  it('closes the session when the process exits and forgets the instance', async () => {
+    const s = await setup();
+    s.attestor.set(10, ['unix:uid:1000']);
+    s.sync([entry('e1', 'spiffe://example.org/w', ['unix:uid:1000'])]);
+    const session = await s.manager.session(caller(10));
+    const events: boolean[] = [];
+    session.onChange((e) => events.push(e.closed));
+    s.attestor.exit(10);
+    await new Promise((r) => setImmediate(r));
+    expect(events).toEqual([true]);
+    expect(s.manager.instanceCount).toBe(0);
+    expect(await codeOf(s.manager.session(caller(10)))).toBe('PERMISSION_DENIED');
+  });
+
+  it('serves a burst of 200 new instances through a few coalesced batches', async () => {
+    const s = await setup({ batch: true });
+    s.sync([entry('e1', 'spiffe://example.org/burst/{instance}', ['unix:uid:1000'])]);
+    for (let pid = 1000; pid < 1200; pid++) s.attestor.set(pid, ['unix:uid:1000']);
+    const t0 = performance.now();
+    const sessions = await Promise.all(Array.from({ length: 200 }, (_, i) => s.manager.session(caller(1000 + i))));
+    const ms = performance.now() - t0;
+    expect(new Set(sessions.map((x) => x.instanceId)).size).toBe(200);
+    expect(new Set(sessions.map((x) => x.current().x509Svids[0]!.spiffeId)).size).toBe(200);
+    expect(s.batches.reduce((a, b) => a + b, 0)).toBe(200);
+    expect(s.batches.length).toBeLessThanOrEqual(10);
+    console.log(JSON.stringify({ bench: 'agent-manager-burst', instances: 200, ms: Math.round(ms), batches: s.batches.length }));
+  });
+});
