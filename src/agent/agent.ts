@@ -1,4 +1,6 @@
 import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { AGENT_ADMIN_SOCKET_NAME, startAgentAdminApi } from './admin.js';
 import { systemClock, type Clock } from '../common/clock.js';
 import { TesseraError, unavailable } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
@@ -7,8 +9,9 @@ import { BatchSigner } from './client/batch-signer.js';
 import type { BatchSignX509SvidResponse, MintJwtSvidResponse, X509SvidParams } from './client/messages.js';
 import { ServerClient } from './client/server-client.js';
 import { SyncConsumer } from './client/sync.js';
-import { checkHostPort, type AgentConfig } from './config.js';
-import { startAgentHttp } from './http.js';
+import { checkHostPort } from '../common/config/index.js';
+import type { AgentConfig } from './config.js';
+import { startHttpServer } from '../common/http/health-server.js';
 import { AgentIdentity } from './identity/agent-identity.js';
 import { createNodeAttestor } from './identity/node-attestor.js';
 import { AgentStateStore } from './identity/store.js';
@@ -106,9 +109,14 @@ export async function startAgent(config: AgentConfig, options: StartAgentOptions
     attestor: options.attestor ?? createWorkloadAttestor({ log }),
     signer,
     minter: {
-      async mint({ entryId, audience, instanceId }) {
+      async mint({ entryId, audience, instanceId, supervisorInstanceId }) {
         const res = await client
-          .unary<MintJwtSvidResponse>('MintJwtSvid', { entry_id: entryId, audience: [...audience], instance_id: instanceId })
+          .unary<MintJwtSvidResponse>('MintJwtSvid', {
+            entry_id: entryId,
+            audience: [...audience],
+            instance_id: instanceId,
+            ...(supervisorInstanceId !== undefined && { supervisor_instance_id: supervisorInstanceId }),
+          })
           .catch((err: unknown) => {
             // The server's caller checks name the agent ("agent is not attested", "agent is banned", "agent SVID …");
             // a refusal of the entry itself stays PERMISSION_DENIED for the workload.
@@ -121,6 +129,17 @@ export async function startAgent(config: AgentConfig, options: StartAgentOptions
     },
     log: log.child({ component: 'workload-manager' }),
     clock,
+    onRoleConflict: (event) => {
+      client
+        .unary('ReportWorkloadEvent', {
+          kind: 'WORKLOAD_EVENT_KIND_ROLE_CONFLICT',
+          entry_ids: [...event.entryIds],
+          instance_id: event.instanceId,
+          pid: event.pid,
+          message: event.message,
+        })
+        .catch((err: unknown) => log.warn({ err, instanceId: event.instanceId }, 'Could not report a workload role conflict to the server'));
+    },
     ...(tuning.rotationFraction !== undefined && { rotationFraction: tuning.rotationFraction }),
     ...(tuning.retry && { retry: tuning.retry }),
     onSigned: (signed, failed, rotation) => {
@@ -198,7 +217,7 @@ export async function startAgent(config: AgentConfig, options: StartAgentOptions
   };
   try {
     const listen = checkHostPort(config.httpListen, 'http.listen');
-    const http = await startAgentHttp({
+    const http = await startHttpServer({
       host: listen.host,
       port: listen.port,
       log: log.child({ component: 'http' }),
@@ -218,6 +237,16 @@ export async function startAgent(config: AgentConfig, options: StartAgentOptions
       clock,
     });
     apiServing = true;
+    // The local admin API (tessera instance list) is an aid, not a duty: the agent serves workloads without it.
+    const adminSocket = join(config.dataDir, AGENT_ADMIN_SOCKET_NAME);
+    await startAgentAdminApi({
+      socketPath: adminSocket,
+      instances: () => manager.instances(),
+      log: log.child({ component: 'agent-admin' }),
+    }).then(
+      (adminApi) => cleanups.push(() => adminApi.stop()),
+      (err: unknown) => log.error({ err, socketPath: adminSocket }, 'Cannot serve the agent admin API; continuing without it'),
+    );
     cleanups.push(() => client.close());
     cleanups.push(() => identity.stop());
     cleanups.push(() => sync.stop());

@@ -9,6 +9,8 @@ export interface SignRequest {
   /** SPKI DER of the instance's key. */
   readonly publicKey: Uint8Array;
   readonly instanceId: string;
+  /** The supervisor instance the workload descends from, for entries with a `tessera:supervisor:` selector. */
+  readonly supervisorInstanceId?: string;
 }
 
 /** A signed workload X509-SVID as the server returned it. */
@@ -66,6 +68,7 @@ export class BatchSigner {
           entry_id: request.entryId,
           public_key: Buffer.from(request.publicKey.buffer, request.publicKey.byteOffset, request.publicKey.byteLength),
           instance_id: request.instanceId,
+          ...(request.supervisorInstanceId !== undefined && { supervisor_instance_id: request.supervisorInstanceId }),
         },
         resolve,
         reject,

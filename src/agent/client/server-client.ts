@@ -36,7 +36,7 @@ export interface ServerClientOptions {
   readonly reconnectMaxMs?: number;
 }
 
-export type UnaryMethod = 'RenewAgent' | 'BatchSignX509Svid' | 'MintJwtSvid';
+export type UnaryMethod = 'RenewAgent' | 'BatchSignX509Svid' | 'MintJwtSvid' | 'ReportWorkloadEvent';
 
 /** How an attestation connection trusts the server. */
 export type AttestTrust = { readonly roots: readonly Uint8Array[] } | { readonly insecure: true };

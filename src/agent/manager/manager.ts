@@ -15,8 +15,9 @@ import type {
   WorkloadSession,
 } from '../types.js';
 import { KeyPool } from './instance-key.js';
-import { compareEntries, selectorSetKey } from './matching.js';
-import { InstanceSession, type JwtMinter, type SessionContext } from './session.js';
+import { readAncestry, type ProcessRef } from '../workloadattestor/ancestry.js';
+import { compareEntries, matchInstance, selectorSetKey, type AncestorInstance, type InstanceMatch } from './matching.js';
+import { InstanceSession, type InstanceIdentity, type JwtMinter, type SessionContext } from './session.js';
 
 export interface WorkloadManagerOptions {
   readonly trustDomain: TrustDomain;
@@ -39,6 +40,20 @@ export interface WorkloadManagerOptions {
   readonly fanoutChunk?: number;
   readonly onSigned?: (signed: number, failed: number, rotation: boolean) => void;
   readonly onInstances?: (live: number) => void;
+  /** The ancestors of a process, nearest first (default: the ppid chain in /proc, see readAncestry). */
+  readonly ancestry?: (process: AttestedProcess) => readonly ProcessRef[];
+  /**
+   * Told when a process is refused for matching supervisor and worker entries (rule 1), once per process instance and
+   * entry set: the agent reports it to the server's audit trail.
+   */
+  readonly onRoleConflict?: (event: RoleConflictEvent) => void;
+}
+
+export interface RoleConflictEvent {
+  readonly instanceId: string;
+  readonly pid: number;
+  readonly entryIds: readonly string[];
+  readonly message: string;
 }
 
 /** A live instance, for listings (`tessera instance list`, metrics). */
@@ -46,7 +61,14 @@ export interface InstanceInfo {
   readonly instanceId: string;
   readonly pid: number;
   readonly startTime: bigint;
-  readonly svids: { entryId: string; spiffeId: string; serial: string; notAfter: Date }[];
+  readonly svids: {
+    entryId: string;
+    spiffeId: string;
+    serial: string;
+    notAfter: Date;
+    role: 'worker' | 'supervisor';
+    supervisorInstanceId?: string;
+  }[];
 }
 
 /**
@@ -56,7 +78,11 @@ export interface InstanceInfo {
  * signer), shared by all its connections, closed when the process exits (WorkloadAttestor.watchExit) or when the
  * same (pid, start time) shows different selectors (an exec: a different program gets a fresh instance).
  *
- * Entries with a reserved `tessera:` selector never match (issue 5: supervisor ancestry is not checked yet).
+ * Supervisor rules (architecture §5, matching.ts matchInstance): each process's ancestors (pid, start time) are read
+ * from /proc when it is attested; a supervisor entry a live ancestor instance holds is never matched (not inherited);
+ * `tessera:supervisor:<id>` matches only below a live ancestor instance holding that supervisor ID (its instance ID
+ * goes with the signing requests); supervisor and worker entries both matching → PERMISSION_DENIED naming them. When
+ * an instance's supervisor entries change or it exits, its descendants re-match.
  * Errors: not synced yet → UNAVAILABLE; no matching entry → PERMISSION_DENIED; attestation errors pass through.
  */
 export class WorkloadManager implements WorkloadIdentityProvider {
@@ -66,6 +92,10 @@ export class WorkloadManager implements WorkloadIdentityProvider {
   readonly #sessions = new Map<string, InstanceSession>();
   readonly #pending = new Map<string, Promise<InstanceSession>>();
   readonly #watches = new Map<InstanceSession, AbortController>();
+  /** Ancestors (pid:startTime keys, nearest first) of each instance, read when it was attested. */
+  readonly #ancestry = new Map<string, readonly string[]>();
+  /** Role conflicts already reported (process instance + entries), so a retrying workload is reported once. */
+  readonly #conflictsReported = new Set<string>();
   readonly #keys: KeyPool;
   #entries: AgentEntry[] = [];
   #entriesKey = '';
@@ -90,6 +120,17 @@ export class WorkloadManager implements WorkloadIdentityProvider {
       retry: options.retry ?? {},
       jwtCache: options.jwtCache ?? true,
       entries: () => manager.#entries,
+      match: (instance) => manager.#match(instance),
+      onSupervisorChange: (instance) => manager.#supervisorChanged(instance),
+      onRoleConflict: (instance, conflict, message) => {
+        const entryIds = [...conflict.supervisorEntryIds, ...conflict.workerEntryIds];
+        const key = `${instance.pid}:${instance.startTime}:${entryIds.join(',')}`;
+        if (manager.#conflictsReported.has(key)) return;
+        if (manager.#conflictsReported.size >= 10_000) manager.#conflictsReported.clear();
+        manager.#conflictsReported.add(key);
+        options.log.warn({ instanceId: instance.instanceId, pid: instance.pid, entryIds }, 'Workload refused: role conflict');
+        options.onRoleConflict?.({ instanceId: instance.instanceId, pid: instance.pid, entryIds, message });
+      },
       bundle: () => manager.#bundle!,
       federatedBundles: () => manager.#federated,
       ...(options.onSigned && { onSigned: options.onSigned }),
@@ -189,8 +230,32 @@ export class WorkloadManager implements WorkloadIdentityProvider {
     for (const s of [...this.#sessions.values()]) this.#drop(s, 'agent stopping');
   }
 
+  #match(instance: InstanceIdentity): InstanceMatch {
+    const ancestors: AncestorInstance[] = [];
+    for (const key of this.#ancestry.get(`${instance.pid}:${instance.startTime}`) ?? []) {
+      const a = this.#sessions.get(key);
+      if (!a || a.closed) continue;
+      const supervisorEntries = a.entries.filter((e) => e.role === 'supervisor');
+      if (supervisorEntries.length > 0) ancestors.push({ instanceId: a.instanceId, supervisorEntries });
+    }
+    return matchInstance(this.#entries, instance.selectors, ancestors);
+  }
+
+  /** An instance gained or lost supervisor entries (or exited): its live descendants re-match. */
+  #supervisorChanged(instance: InstanceIdentity): void {
+    if (this.#closed) return;
+    const key = `${instance.pid}:${instance.startTime}`;
+    const descendants = [...this.#sessions.entries()]
+      .filter(([k, s]) => s !== instance && this.#ancestry.get(k)?.includes(key))
+      .map(([, s]) => s);
+    if (descendants.length > 0) this.#fanOut(descendants, (s) => s.refresh());
+  }
+
   async #create(caller: CallerCredentials, process: AttestedProcess, selectorsKey: string): Promise<InstanceSession> {
     const version = this.#entriesVersion;
+    const processKey = `${process.pid}:${process.startTime}`;
+    const ancestry = this.#o.ancestry ?? ((p: AttestedProcess) => readAncestry(p.ppid, p.startTime));
+    this.#ancestry.set(processKey, ancestry(process).map((a) => `${a.pid}:${a.startTime}`));
     const session = new InstanceSession(
       {
         instanceId: randomBytes(16).toString('hex'),
@@ -205,6 +270,7 @@ export class WorkloadManager implements WorkloadIdentityProvider {
       await session.establish();
     } catch (err) {
       session.close();
+      if (!this.#sessions.has(processKey)) this.#ancestry.delete(processKey);
       if (isTesseraError(err) && err.code === 'PERMISSION_DENIED') {
         this.#o.log.info({ pid: process.pid, reason: err.message }, 'Workload refused');
       }
@@ -244,7 +310,11 @@ export class WorkloadManager implements WorkloadIdentityProvider {
 
   #drop(session: InstanceSession, reason: string): void {
     const key = `${session.pid}:${session.startTime}`;
-    if (this.#sessions.get(key) === session) this.#sessions.delete(key);
+    if (this.#sessions.get(key) === session) {
+      this.#sessions.delete(key);
+      this.#ancestry.delete(key);
+    }
+    const wasSupervisor = session.entries.some((e) => e.role === 'supervisor');
     const watch = this.#watches.get(session);
     this.#watches.delete(session);
     watch?.abort();
@@ -252,6 +322,7 @@ export class WorkloadManager implements WorkloadIdentityProvider {
     session.close();
     this.#o.onInstances?.(this.#sessions.size);
     this.#o.log.info({ instanceId: session.instanceId, pid: session.pid, reason }, 'Workload instance closed');
+    if (wasSupervisor) this.#supervisorChanged(session);
   }
 
   #fanOut(sessions: InstanceSession[], fn: (s: InstanceSession) => void): void {

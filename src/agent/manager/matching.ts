@@ -5,11 +5,11 @@ import type { AgentEntry } from '../state.js';
 export const INSTANCE_PLACEHOLDER = '{instance}';
 
 /**
- * Selector type reserved for Tessera's own facts (`tessera:supervisor:<id>`, issue 5). Until supervisor ancestry is
- * implemented in the agent, an entry with any such selector never matches: the condition cannot be checked, and
- * matching it anyway would hand a worker identity to a process that is not descended from its supervisor.
+ * Selector type reserved for Tessera's own facts (issue 5). `tessera:supervisor:<spiffe id>` is checked against the
+ * process's live supervisor ancestors ({@link matchInstance}); any other `tessera:` selector never matches.
  */
 export const RESERVED_SELECTOR_TYPE = 'tessera';
+export const SUPERVISOR_SELECTOR_PREFIX = 'supervisor:';
 
 export function selectorKey(s: { readonly type: string; readonly value: string }): string {
   return `${s.type}:${s.value}`;
@@ -47,4 +47,81 @@ export function instanceSpiffeId(entry: AgentEntry, instanceId: string): string 
 /** A key that changes whenever the selector set changes (order-independent). */
 export function selectorSetKey(selectors: readonly WorkloadSelector[]): string {
   return [...new Set(selectors.map(selectorKey))].sort().join('\n');
+}
+
+/** A live ancestor instance of a process, as far as supervisor rules care (architecture §5 rules 2-3). */
+export interface AncestorInstance {
+  readonly instanceId: string;
+  /** Supervisor-role entries the ancestor currently holds. */
+  readonly supervisorEntries: readonly AgentEntry[];
+}
+
+/** What applies to one instance. */
+export interface InstanceMatch {
+  /** Default-identity order. */
+  readonly entries: AgentEntry[];
+  /** Entry ID → the supervisor instance a `tessera:supervisor:` entry was matched through. */
+  readonly supervisorOf: ReadonlyMap<string, string>;
+  /** Set when supervisor and worker entries both match (rule 1): `entries` is then empty. */
+  readonly conflict?: { readonly supervisorEntryIds: string[]; readonly workerEntryIds: string[] };
+}
+
+/**
+ * The entries that apply to one instance, with the supervisor rules of architecture §5:
+ * - rule 2, never inherited: a supervisor entry that a live ancestor instance holds is excluded;
+ * - rule 3: `tessera:supervisor:<spiffe id>` matches only when a live ancestor holds a supervisor entry with that
+ *   SPIFFE ID (as issued to that ancestor, or the entry's ID template); the nearest such ancestor is recorded;
+ * - rule 1: when supervisor-role and worker-role entries both match, nothing applies and `conflict` names them.
+ * `ancestors` nearest first.
+ */
+export function matchInstance(
+  entries: readonly AgentEntry[],
+  selectors: readonly WorkloadSelector[],
+  ancestors: readonly AncestorInstance[],
+): InstanceMatch {
+  const keys = new Set(selectors.map(selectorKey));
+  const inherited = new Set<string>();
+  for (const a of ancestors) for (const e of a.supervisorEntries) inherited.add(e.id);
+  const supervisorOf = new Map<string, string>();
+  const matched: AgentEntry[] = [];
+  outer: for (const entry of entries) {
+    if (entry.selectors.length === 0) continue;
+    if (entry.role === 'supervisor' && inherited.has(entry.id)) continue;
+    let supervisor: string | undefined;
+    for (const s of entry.selectors) {
+      if (s.type !== RESERVED_SELECTOR_TYPE) {
+        if (!keys.has(selectorKey(s))) continue outer;
+        continue;
+      }
+      if (!s.value.startsWith(SUPERVISOR_SELECTOR_PREFIX)) continue outer;
+      const wanted = s.value.slice(SUPERVISOR_SELECTOR_PREFIX.length);
+      const found = ancestors.find((a) =>
+        a.supervisorEntries.some((e) => e.spiffeId === wanted || instanceSpiffeId(e, a.instanceId) === wanted),
+      );
+      if (!found) continue outer;
+      if (supervisor !== undefined && supervisor !== found.instanceId) continue outer;
+      supervisor = found.instanceId;
+    }
+    matched.push(entry);
+    if (supervisor !== undefined) supervisorOf.set(entry.id, supervisor);
+  }
+  matched.sort(compareEntries);
+  const sup = matched.filter((e) => e.role === 'supervisor');
+  const work = matched.filter((e) => e.role !== 'supervisor');
+  if (sup.length > 0 && work.length > 0) {
+    return {
+      entries: [],
+      supervisorOf: new Map(),
+      conflict: { supervisorEntryIds: sup.map((e) => e.id), workerEntryIds: work.map((e) => e.id) },
+    };
+  }
+  return { entries: matched, supervisorOf };
+}
+
+/** The PERMISSION_DENIED message of a rule-1 refusal. */
+export function conflictMessage(conflict: NonNullable<InstanceMatch['conflict']>): string {
+  return (
+    `the caller matches both supervisor entries (${conflict.supervisorEntryIds.join(', ')}) and worker entries ` +
+    `(${conflict.workerEntryIds.join(', ')}); a process is served one role only`
+  );
 }

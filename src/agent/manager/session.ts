@@ -8,11 +8,11 @@ import type { SignedSvid, SignRequest } from '../client/batch-signer.js';
 import type { AgentEntry } from '../state.js';
 import type { WorkloadJwtSvid, WorkloadSelector, WorkloadSession, WorkloadState, WorkloadX509Svid } from '../types.js';
 import type { InstanceKey } from './instance-key.js';
-import { instanceSpiffeId, matchEntries } from './matching.js';
+import { conflictMessage, instanceSpiffeId, type InstanceMatch } from './matching.js';
 
 /** Mints one JWT-SVID through the server (MintJwtSvid). */
 export interface JwtMinter {
-  mint(request: { entryId: string; audience: readonly string[]; instanceId: string }): Promise<{
+  mint(request: { entryId: string; audience: readonly string[]; instanceId: string; supervisorInstanceId?: string }): Promise<{
     token: string;
     spiffeId: string;
     expiresAt: Date;
@@ -34,6 +34,12 @@ export interface SessionContext {
   /** Keep minted JWT-SVIDs for half their life, per (instance, entry, audience). */
   readonly jwtCache: boolean;
   entries(): readonly AgentEntry[];
+  /** The entries that apply to an instance now (selectors, supervisor ancestry: matching.ts matchInstance). */
+  match(instance: InstanceIdentity): InstanceMatch;
+  /** Told when the supervisor-role entries an instance matches changed (its descendants must re-match). */
+  onSupervisorChange?(instance: InstanceIdentity): void;
+  /** Told when an instance is refused for matching supervisor and worker entries (rule 1). */
+  onRoleConflict?(instance: InstanceIdentity, conflict: NonNullable<InstanceMatch['conflict']>, message: string): void;
   bundle(): SpiffeBundle;
   federatedBundles(): ReadonlyMap<string, SpiffeBundle>;
   /** Told after each signing round: how many SVIDs were signed and how many failed. */
@@ -53,6 +59,7 @@ interface Held {
   readonly entry: AgentEntry;
   readonly svid: WorkloadX509Svid;
   readonly serial: string;
+  readonly supervisorInstanceId: string | undefined;
   renewAtMs: number;
 }
 
@@ -90,6 +97,7 @@ export class InstanceSession implements WorkloadSession, InstanceIdentity {
   readonly #jwtPending = new Map<string, Promise<WorkloadJwtSvid>>();
   #key: InstanceKey;
   #matched: AgentEntry[] = [];
+  #supervisorOf: ReadonlyMap<string, string> = new Map();
   #snapshot: WorkloadState | undefined;
   #closed = false;
   #timer: NodeJS.Timeout | undefined;
@@ -117,12 +125,14 @@ export class InstanceSession implements WorkloadSession, InstanceIdentity {
   }
 
   /** Serials and expiry of the SVIDs held (instance listings, tests). */
-  held(): { entryId: string; spiffeId: string; serial: string; notAfter: Date }[] {
+  held(): { entryId: string; spiffeId: string; serial: string; notAfter: Date; role: 'worker' | 'supervisor'; supervisorInstanceId?: string }[] {
     return [...this.#held.values()].map((h) => ({
       entryId: h.entry.id,
       spiffeId: h.svid.spiffeId,
       serial: h.serial,
       notAfter: h.svid.notAfter,
+      role: h.entry.role,
+      ...(h.supervisorInstanceId !== undefined && { supervisorInstanceId: h.supervisorInstanceId }),
     }));
   }
 
@@ -131,7 +141,13 @@ export class InstanceSession implements WorkloadSession, InstanceIdentity {
    * first failure (UNAVAILABLE when the server is unreachable). Entries that fail while others succeed are retried.
    */
   async establish(): Promise<void> {
-    this.#matched = matchEntries(this.#ctx.entries(), this.selectors);
+    const match = this.#ctx.match(this);
+    if (match.conflict) {
+      const message = conflictMessage(match.conflict);
+      this.#ctx.onRoleConflict?.(this, match.conflict, message);
+      throw permissionDenied(message);
+    }
+    this.#setMatch(match);
     if (this.#matched.length === 0) throw permissionDenied('no registration entry matches the caller');
     const failures = await this.#sign(this.#matched, this.#key, false);
     if (this.#held.size === 0) {
@@ -206,6 +222,13 @@ export class InstanceSession implements WorkloadSession, InstanceIdentity {
     this.#changed();
   }
 
+  #setMatch(match: InstanceMatch): void {
+    const before = supervisorKey(this.#matched);
+    this.#matched = match.entries;
+    this.#supervisorOf = match.supervisorOf;
+    if (before !== supervisorKey(this.#matched)) this.#ctx.onSupervisorChange?.(this);
+  }
+
   /** Ends the session: keys, SVIDs and cached tokens dropped; listeners told `closed` once. */
   close(): void {
     if (this.#closed) return;
@@ -234,7 +257,13 @@ export class InstanceSession implements WorkloadSession, InstanceIdentity {
   async #reconcile(forceRotation: boolean): Promise<void> {
     if (this.#closed) return;
     const now = this.#ctx.clock.now().getTime();
-    this.#matched = matchEntries(this.#ctx.entries(), this.selectors);
+    const match = this.#ctx.match(this);
+    if (match.conflict) {
+      const message = conflictMessage(match.conflict);
+      this.#ctx.log.warn({ instanceId: this.instanceId, pid: this.pid, reason: message }, 'Workload role conflict; identities dropped');
+      this.#ctx.onRoleConflict?.(this, match.conflict, message);
+    }
+    this.#setMatch(match);
     const wanted = new Set(this.#matched.map((e) => e.id));
     let changed = false;
     for (const [id, held] of this.#held) {
@@ -254,7 +283,10 @@ export class InstanceSession implements WorkloadSession, InstanceIdentity {
     const key = rotation ? this.#ctx.newKey() : this.#key;
     const toSign = rotation
       ? this.#matched
-      : this.#matched.filter((e) => this.#held.get(e.id)?.entry.revision !== e.revision);
+      : this.#matched.filter((e) => {
+          const held = this.#held.get(e.id);
+          return held?.entry.revision !== e.revision || held.supervisorInstanceId !== this.#supervisorOf.get(e.id);
+        });
     this.#retryAtMs = Infinity;
     if (toSign.length > 0) {
       const before = new Map(this.#held);
@@ -279,7 +311,15 @@ export class InstanceSession implements WorkloadSession, InstanceIdentity {
   /** Signs `entries` for `key`; successes replace what is held; returns the failures. */
   async #sign(entries: readonly AgentEntry[], key: InstanceKey, rotation: boolean): Promise<unknown[]> {
     const results = await Promise.allSettled(
-      entries.map((entry) => this.#ctx.signer.sign({ entryId: entry.id, publicKey: key.spki, instanceId: this.instanceId })),
+      entries.map((entry) => {
+        const supervisorInstanceId = this.#supervisorOf.get(entry.id);
+        return this.#ctx.signer.sign({
+          entryId: entry.id,
+          publicKey: key.spki,
+          instanceId: this.instanceId,
+          ...(supervisorInstanceId !== undefined && { supervisorInstanceId }),
+        });
+      }),
     );
     if (this.#closed) return [];
     const failures: unknown[] = [];
@@ -299,6 +339,7 @@ export class InstanceSession implements WorkloadSession, InstanceIdentity {
       this.#held.set(entry.id, {
         entry,
         serial: signed.serial,
+        supervisorInstanceId: this.#supervisorOf.get(entry.id),
         renewAtMs: receivedMs + jittered(lifeMs, this.#ctx.rotation.fraction, this.#ctx.rotation.jitter),
         svid: {
           spiffeId: signed.spiffeId,
@@ -351,14 +392,15 @@ export class InstanceSession implements WorkloadSession, InstanceIdentity {
   }
 
   async #jwtFor(entry: AgentEntry, audience: readonly string[]): Promise<WorkloadJwtSvid> {
-    const cacheKey = `${entry.id}\n${entry.revision}\n${[...new Set(audience)].sort().join('\n')}`;
+    const supervisorInstanceId = this.#supervisorOf.get(entry.id);
+    const cacheKey = `${entry.id}\n${entry.revision}\n${supervisorInstanceId ?? ''}\n${[...new Set(audience)].sort().join('\n')}`;
     const now = this.#ctx.clock.now().getTime();
     const cached = this.#jwt.get(cacheKey);
     if (cached && now < cached.freshUntilMs) return cached.svid;
     const pending = this.#jwtPending.get(cacheKey);
     if (pending) return pending;
     const minting = this.#ctx.minter
-      .mint({ entryId: entry.id, audience, instanceId: this.instanceId })
+      .mint({ entryId: entry.id, audience, instanceId: this.instanceId, ...(supervisorInstanceId !== undefined && { supervisorInstanceId }) })
       .then((minted) => {
         const svid: WorkloadJwtSvid = { spiffeId: minted.spiffeId, token: minted.token, hint: entry.hint };
         if (this.#ctx.jwtCache && !this.#closed) {
@@ -372,4 +414,11 @@ export class InstanceSession implements WorkloadSession, InstanceIdentity {
     this.#jwtPending.set(cacheKey, minting);
     return minting;
   }
+}
+
+function supervisorKey(entries: readonly AgentEntry[]): string {
+  return entries
+    .filter((e) => e.role === 'supervisor')
+    .map((e) => e.id)
+    .join(',');
 }

@@ -10,3 +10,4 @@ export { createAccountsReader, type AccountsReader } from './accounts.js';
 export { createBinaryHasher, type BinaryHasher, type BinaryHasherStats } from './binary-hash.js';
 export { createExitWatcher, type ExitWatcher, type WatchTarget } from './exit-watcher.js';
 export { createProcReader, systemdUnitFromCgroup, type ProcReader } from './proc.js';
+export { readAncestry, type ProcessRef } from './ancestry.js';

@@ -13,3 +13,4 @@ export {
   type ObjectSchema,
   type MapSchema,
 } from './schema.js';
+export { checkHostPort } from './host-port.js';

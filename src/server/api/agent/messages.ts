@@ -101,6 +101,16 @@ export interface MintJwtSvidRequest {
   supervisor_instance_id: string;
 }
 
+export interface ReportWorkloadEventRequest {
+  kind: 'WORKLOAD_EVENT_KIND_UNSPECIFIED' | 'WORKLOAD_EVENT_KIND_ROLE_CONFLICT';
+  entry_ids: string[];
+  instance_id: string;
+  pid: number;
+  message: string;
+}
+
+export type ReportWorkloadEventResponse = Record<string, never>;
+
 export interface MintJwtSvidResponse {
   token: string;
   spiffe_id: string;

@@ -11,12 +11,15 @@ import type {
   MintJwtSvidRequest,
   MintJwtSvidResponse,
   RenewAgentRequest,
+  ReportWorkloadEventRequest,
+  ReportWorkloadEventResponse,
   RenewAgentResponse,
   SyncRequest,
   SyncResponse,
 } from './messages.js';
 import { AGENT_PROTO, AGENT_SERVICE } from './messages.js';
 import { renewAgentHandler } from './renew.js';
+import { reportWorkloadEventHandler } from './workload-event.js';
 import { syncHandler } from './sync.js';
 import { batchSignX509SvidHandler, mintJwtSvidHandler } from './svid.js';
 
@@ -27,6 +30,7 @@ export interface AgentServiceHandlers extends grpc.UntypedServiceImplementation 
   Sync: grpc.handleServerStreamingCall<SyncRequest, SyncResponse>;
   BatchSignX509Svid: grpc.handleUnaryCall<BatchSignX509SvidRequest, BatchSignX509SvidResponse>;
   MintJwtSvid: grpc.handleUnaryCall<MintJwtSvidRequest, MintJwtSvidResponse>;
+  ReportWorkloadEvent: grpc.handleUnaryCall<ReportWorkloadEventRequest, ReportWorkloadEventResponse>;
 }
 
 export function createAgentServiceHandlers(config: AgentServiceConfig): AgentServiceHandlers {
@@ -37,6 +41,7 @@ export function createAgentServiceHandlers(config: AgentServiceConfig): AgentSer
     Sync: syncHandler(ctx),
     BatchSignX509Svid: batchSignX509SvidHandler(ctx),
     MintJwtSvid: mintJwtSvidHandler(ctx),
+    ReportWorkloadEvent: reportWorkloadEventHandler(ctx),
   };
 }
 

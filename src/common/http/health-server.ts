@@ -1,15 +1,18 @@
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Logger } from 'pino';
+import type { Logger } from '../log.js';
 import type { Registry } from 'prom-client';
 
-/** What the HTTP listener consumes. Later issues add the bundle endpoint and OIDC discovery here. */
+/**
+ * The plain-HTTP listener of the server and the agent: /healthz (live), /readyz, /metrics (Prometheus); GET and HEAD
+ * only. What it consumes:
+ */
 export interface HttpServerConfig {
   readonly host: string;
   readonly port: number;
   readonly log: Logger;
-  /** Ready = datastore reachable and a test signature succeeds. */
-  readonly ready: () => Promise<{ ok: boolean; reason?: string }>;
+  /** Readiness: the server's (datastore + test signature) or the agent's (SVID, sync, Workload API). */
+  readonly ready: () => Promise<{ ok: boolean; reason?: string }> | { ok: boolean; reason?: string };
   readonly metrics: Registry;
 }
 
@@ -39,7 +42,7 @@ export async function startHttpServer(config: HttpServerConfig): Promise<Running
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
-        server.closeIdleConnections();
+        server.closeAllConnections();
       }),
   };
 }
