@@ -180,7 +180,9 @@ describe('tessera agent (child process) with real workloads', () => {
       const instances = cliJson<{ events: { serial: string; instanceId: string }[] }>(server.adminSocket, [
         'audit', 'list', '--spiffe-id', WORKLOAD_ID, '--limit', '10000',
       ]).events;
-      const instanceOf = (serial: unknown) => instances.find((e) => e.serial === serial)?.instanceId;
+      // Serials compared as numbers: hex renderings may differ in case and leading zeros.
+      const same = (a: string, b: unknown) => a !== '' && BigInt(`0x${a}`) === BigInt(`0x${String(b)}`);
+      const instanceOf = (serial: unknown) => instances.find((e) => same(e.serial, serial))?.instanceId;
       expect(instanceOf(sa['serial'])).toMatch(/^[0-9a-f]{32}$/);
       expect(instanceOf(sb['serial'])).toMatch(/^[0-9a-f]{32}$/);
       expect(instanceOf(sa['serial'])).not.toBe(instanceOf(sb['serial']));
