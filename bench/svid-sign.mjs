@@ -116,3 +116,4 @@ emit('fast_per_s', Math.round(fast));
 emit('fast_spki_per_s', Math.round(fastSpki));
 emit('peculiar_per_s', Math.round(peculiar));
 emit('fast_vs_raw_sign', Number((fast / rawSign).toFixed(3)));
+emit('fast_spki_vs_raw_sign', Number((fastSpki / rawSign).toFixed(3)));
