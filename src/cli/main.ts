@@ -25,6 +25,7 @@ import { entryListCommand } from './commands/entry/list.js';
 import { entryShowCommand } from './commands/entry/show.js';
 import { entryUpdateCommand } from './commands/entry/update.js';
 import { healthcheckCommand } from './commands/healthcheck.js';
+import { instanceListCommand } from './commands/instance/list.js';
 import { tokenGenerateCommand } from './commands/token/generate.js';
 import { agentRunCommand } from './commands/agent-run.js';
 import { serverCommand } from './commands/server.js';
@@ -51,6 +52,7 @@ const COMMANDS: readonly Command[] = [
   nounCommand('token', 'generate join tokens', [tokenGenerateCommand]),
   nounCommand('bundle', "show the trust domain's bundle", [bundleShowCommand]),
   nounCommand('audit', 'query the audit trail', [auditListCommand]),
+  nounCommand('instance', 'list live workload instances and their SVIDs', [instanceListCommand]),
   nounCommand('api', 'talk to the Workload API as this process: fetch SVIDs and bundles, validate, watch', [
     verbGroup('api', 'fetch', 'fetch X509-SVIDs, JWT-SVIDs or bundles', [
       apiFetchX509Command,
@@ -66,7 +68,6 @@ const COMMANDS: readonly Command[] = [
 
 /** Commands from the design that later issues add; named in --help so users know what is coming. */
 const PLANNED: ReadonlyArray<readonly [string, string]> = [
-  ['instance', 'list live workload instances and their SVIDs'],
   ['federation', 'federate with other trust domains'],
 ];
 
