@@ -3,14 +3,18 @@
  * processes, workloads as real Node processes started from copies of the node binary so that `unix:path:` tells them
  * apart (supervisor-node, worker-node, both-node). Process ancestry is the kernel's (/proc ppid chain).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createPrivateKey } from 'node:crypto';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { splitDer } from '../../src/spiffe/x509svid/der-reader.js';
+import { FixtureWriter } from '../interop/fixtures.js';
+import { findGo } from '../helpers/go.js';
 import {
   cliJson,
   runCli,
@@ -107,6 +111,10 @@ function audit(args: string[]): Record<string, any>[] {
 let supervisorEntry: string;
 let workerEntry: string;
 
+/** SVIDs served to the test's processes (chain, key, bundle as DER files), judged by go-spiffe at the end. */
+const issued: { name: string; spiffeId: string }[] = [];
+const issuedDir = (name: string) => join(dir, 'issued', name);
+
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'tessera-supervisor-it-'));
   supervisorNode = join(dir, 'supervisor-node');
@@ -178,7 +186,10 @@ describe('supervisor rules in the agent (real processes)', () => {
 
     // Rule 3: a worker spawned by the supervisor gets the worker identity, naming the supervisor instance.
     const worker = await spawnFrom(sup, workerNode);
-    expect((await worker.send({ op: 'x509' }))['spiffeId']).toBe(WORKER_ID);
+    expect((await worker.send({ op: 'x509', write: issuedDir('worker') }))['spiffeId']).toBe(WORKER_ID);
+    issued.push({ name: 'worker', spiffeId: WORKER_ID });
+    expect((await sup.send({ op: 'x509', write: issuedDir('supervisor') }))['spiffeId']).toBe(SUPERVISOR_ID);
+    issued.push({ name: 'supervisor', spiffeId: SUPERVISOR_ID });
     const wJwt = await worker.send({ op: 'jwt', audience: 'it' });
     expect(wJwt['spiffeId']).toBe(WORKER_ID);
     expect(wJwt['claims']['tessera_supervisor_instance']).toBe(supInstance);
@@ -257,6 +268,10 @@ describe('tessera instance list (agent admin socket and server audit)', () => {
         return typeof r['spiffeId'] === 'string' ? String(r['spiffeId']) : undefined;
       });
     const [idA, idB] = [await fetched(a), await fetched(b)];
+    for (const [name, p, id] of [['instance-a', a, idA], ['instance-b', b, idB]] as const) {
+      expect((await p.send({ op: 'x509', write: issuedDir(name) }))['spiffeId']).toBe(id);
+      issued.push({ name, spiffeId: id });
+    }
     const instA = idA.split('/').pop()!;
     const instB = idB.split('/').pop()!;
     expect(instA).toMatch(/^[0-9a-f]{32}$/);
@@ -306,5 +321,34 @@ describe('tessera instance list (agent admin socket and server audit)', () => {
     expect(r.code).toBe(1);
     expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(/cannot reach the agent admin socket/);
+  });
+
+  it('issues only SVIDs that go-spiffe accepts (supervisor, worker, {instance})', async () => {
+    expect(issued.map((i) => i.name).sort()).toEqual(['instance-a', 'instance-b', 'supervisor', 'worker']);
+    const fixtures = join(dir, 'go-fixtures');
+    const w = new FixtureWriter(fixtures);
+    for (const i of issued) {
+      const read = (f: string) => readFileSync(join(issuedDir(i.name), f));
+      await w.x509Svid(
+        { name: `agent-issued-${i.name}`, description: `X509-SVID served by the agent to the ${i.name} process`, spiffeId: i.spiffeId, expect: 'valid' },
+        {
+          chain: splitDer(read('chain.der')),
+          key: createPrivateKey({ key: read('key.der'), format: 'der', type: 'pkcs8' }),
+          bundle: splitDer(read('bundle.der')),
+        },
+      );
+    }
+    const now = new Date().toISOString();
+    await w.file('manifest.json', JSON.stringify({ version: 1, generatedAt: now, verifyAt: now, fixtures: w.fixtures }));
+    const go = findGo();
+    expect(go, 'go toolchain').toBeDefined();
+    const run = spawnSync(go!, ['test', '-count=1', '-v', '-run', '^TestFixtures$', '.'], {
+      cwd: fileURLToPath(new URL('../interop/', import.meta.url)),
+      encoding: 'utf8',
+      env: { ...process.env, TESSERA_FIXTURES: fixtures, PATH: `${dirname(go!)}${delimiter}${process.env['PATH'] ?? ''}` },
+      timeout: 5 * 60_000,
+    });
+    expect(run.status, run.stdout + run.stderr).toBe(0);
+    for (const f of w.fixtures) expect(run.stdout).toContain(`--- PASS: TestFixtures/${f.name}`);
   });
 });
