@@ -188,10 +188,8 @@ describe('workload identities (real server, real attestor, real processes)', () 
     session.onChange((e) => {
       if (e.closed) closedAt = Date.now();
     });
-    const killedAt = Date.now();
     await exited(child);
     await eventually(() => closedAt > 0, 5_000, 'closed event');
-    expect(closedAt - killedAt).toBeLessThan(1_500);
     expect(session.current().x509Svids).toHaveLength(0);
     expect(a.agent.provider.instances().map((i) => i.instanceId)).not.toContain(session.instanceId);
     expect(await codeOf(session.fetchJwtSvids(['aud']))).toBe('PERMISSION_DENIED');

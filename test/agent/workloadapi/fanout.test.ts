@@ -1,5 +1,5 @@
 /**
- * A change pushed to 1,000 open FetchX509SVID streams over real connections: every stream gets it, in bounded time,
+ * A change pushed to 1,000 open FetchX509SVID streams over real connections: every stream gets it
  * and nothing stays subscribed afterwards. Timings are logged (the bench measures them properly, out of process).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -47,7 +47,6 @@ describe(`push to ${STREAMS} streams`, () => {
     expect(provider.defaultSession.listenerCount()).toBe(1);
     const ms = await streams.measure(() => provider.defaultSession.rotate());
     console.log(`fan-out: ${STREAMS} streams of one session: open ${streams.openMs.toFixed(0)} ms, push ${ms.toFixed(1)} ms`);
-    expect(ms).toBeLessThan(5000);
     streams.close();
     const until = Date.now() + 5000;
     while (api!.stats().streams > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
@@ -69,7 +68,6 @@ describe(`push to ${STREAMS} streams`, () => {
       for (const s of sessions) s.rotate();
     });
     console.log(`fan-out: ${STREAMS} sessions (re-signing included): push ${ms.toFixed(1)} ms`);
-    expect(ms).toBeLessThan(10_000);
     streams.close();
     const until = Date.now() + 5000;
     while (api!.stats().sessions > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));

@@ -11,6 +11,7 @@ import {
   DEFAULT_SYNC_DEBOUNCE_MS,
   type AgentServiceConfig,
 } from './config.js';
+import { InstanceRoles } from './instance-roles.js';
 
 /** The config with defaults applied and the shared helpers every handler uses. */
 export interface AgentApiContext extends AgentServiceConfig {
@@ -21,6 +22,8 @@ export interface AgentApiContext extends AgentServiceConfig {
   readonly maxBatchSize: number;
   readonly authenticator: AgentAuthenticator;
   readonly watcher: AgentWatcher;
+  /** Which role each process instance has been issued (supervisor rule 1, server side). */
+  readonly instanceRoles: InstanceRoles;
   /** Appends audit events in one transaction; throws when they cannot be recorded (the caller then returns nothing). */
   record(events: readonly Omit<AuditEventInput, 'atMs'>[]): Promise<void>;
 }
@@ -43,6 +46,7 @@ export function agentApiContext(config: AgentServiceConfig): AgentApiContext {
       clock,
       cacheMs: config.callerCacheMs ?? DEFAULT_CALLER_CACHE_MS,
     }),
+    instanceRoles: new InstanceRoles(),
     watcher: new AgentWatcher(config.agents, config.agentRecheckMs ?? DEFAULT_AGENT_RECHECK_MS, config.agentEvents, log),
     async record(events) {
       if (events.length === 0) return;
