@@ -1,57 +1,21 @@
-import { parseArgs } from 'node:util';
 import type { AdminClient, AdminClientOptions } from './admin-client.js';
 import { DEFAULT_ADMIN_SOCKET, resolveAdminSocket, type AdminCaller, type AdminService } from './admin-socket.js';
-import { ExitCode, UsageError, parseArgsReason, type Command } from './command.js';
-import type { Io } from './io.js';
+import { UsageError, type Command, type ExitCode } from './command.js';
+import { clientCommand, type BaseContext, type CommandText, type Flags, type OptionSpec } from './command-line.js';
 
 /**
- * The shape every admin command shares: `tessera <noun> <verb> [options]` with `--socket PATH`, `-o/--output
- * text|json` and `-h/--help`, parsed strictly (unknown options and stray arguments are usage errors). A command
- * declares its own options with a description each; the help text is built from them.
+ * Admin commands (`tessera <noun> <verb> [options]`) talk to the server's admin socket: `--socket PATH` (else
+ * $TESSERA_ADMIN_SOCKET, else the default data dir's socket), plus the shared options of src/cli/command-line.ts.
  */
 
-export interface OptionSpec {
-  readonly type: 'string' | 'boolean';
-  readonly short?: string;
-  readonly multiple?: boolean;
-  /** Placeholder in the help, e.g. "ID". */
-  readonly value?: string;
-  readonly description: string;
-}
+export type { Flags, OptionSpec, OutputFormat } from './command-line.js';
 
-export type OutputFormat = 'text' | 'json';
-
-/** The parsed command line of one admin command. */
-export interface Flags {
-  /** A string option, or undefined when not given. */
-  string(name: string): string | undefined;
-  /** Every value of a repeatable string option (empty when not given). */
-  strings(name: string): string[];
-  boolean(name: string): boolean;
-  has(name: string): boolean;
-}
-
-export interface AdminCommandContext {
-  readonly io: Io;
-  readonly flags: Flags;
-  readonly output: OutputFormat;
+export interface AdminCommandContext extends BaseContext {
   /** The admin API client (grpc-js loaded and connected on the first call, closed after the command). */
   readonly admin: AdminCaller;
-  /** Writes `value` as one JSON document and a newline. */
-  json(value: unknown): void;
 }
 
-export interface AdminCommandSpec {
-  /** The verb (or the noun for a verb-less command such as healthcheck). */
-  readonly name: string;
-  /** `entry create`, for the usage line. */
-  readonly path: string;
-  readonly summary: string;
-  /** Free text after the usage line (what it does, examples). */
-  readonly description?: string;
-  /** Shown in the usage line, e.g. "--id ID". */
-  readonly synopsis?: string;
-  readonly options?: Readonly<Record<string, OptionSpec>>;
+export interface AdminCommandSpec extends CommandText {
   run(ctx: AdminCommandContext): Promise<ExitCode>;
 }
 
@@ -72,63 +36,15 @@ export interface AdminCommandEnv {
 }
 
 export function adminCommand(spec: AdminCommandSpec, commandEnv: AdminCommandEnv = {}): Command {
-  const options = { ...(spec.options ?? {}), ...COMMON };
-  return {
-    name: spec.name,
-    summary: spec.summary,
-    async run(args: readonly string[], io: Io): Promise<ExitCode> {
-      let values: Record<string, string | boolean | (string | boolean)[] | undefined>;
-      try {
-        ({ values } = parseArgs({
-          args: [...args],
-          options: Object.fromEntries(
-            Object.entries(options).map(([name, o]) => [
-              name,
-              { type: o.type, ...(o.short ? { short: o.short } : {}), ...(o.multiple ? { multiple: true } : {}) },
-            ]),
-          ),
-          allowPositionals: false,
-          strict: true,
-        }));
-      } catch (err) {
-        throw new UsageError(parseArgsReason(err));
-      }
-      if (values['help'] === true) {
-        io.out(helpText(spec, options));
-        return ExitCode.ok;
-      }
-      const output = (values['output'] as string | undefined) ?? 'text';
-      if (output !== 'text' && output !== 'json') {
-        throw new UsageError(`--output must be "text" or "json", not ${JSON.stringify(output)}`);
-      }
-      const socket = values['socket'] as string | undefined;
+  return clientCommand(
+    spec,
+    COMMON,
+    (socket) => {
       if (socket === '') throw new UsageError('--socket must not be empty');
-      const flags: Flags = {
-        string: (name) => {
-          const v = values[name];
-          return typeof v === 'string' ? v : undefined;
-        },
-        strings: (name) => {
-          const v = values[name];
-          return Array.isArray(v) ? v.map(String) : typeof v === 'string' ? [v] : [];
-        },
-        boolean: (name) => values[name] === true,
-        has: (name) => values[name] !== undefined,
-      };
-      const admin = lazyAdminClient(resolveAdminSocket(socket, commandEnv.env), commandEnv.clientOptions);
-      try {
-        return await spec.run({
-          io,
-          flags,
-          output,
-          admin,
-          json: (value) => io.out(JSON.stringify(value, null, 2) + '\n'),
-        });
-      } finally {
-        admin.close();
-      }
+      return lazyAdminClient(resolveAdminSocket(socket, commandEnv.env), commandEnv.clientOptions);
     },
-  };
+    (ctx, admin) => spec.run({ ...ctx, admin }),
+  );
 }
 
 function lazyAdminClient(socketPath: string, options?: AdminClientOptions): AdminCaller & { close(): void } {
@@ -144,24 +60,6 @@ function lazyAdminClient(socketPath: string, options?: AdminClientOptions): Admi
     },
     close: () => client?.close(),
   };
-}
-
-function helpText(spec: AdminCommandSpec, options: Readonly<Record<string, OptionSpec>>): string {
-  const rows = Object.entries(options).map(([name, o]) => {
-    const flag = `${o.short ? `-${o.short}, ` : '    '}--${name}${o.value ? ` <${o.value}>` : ''}`;
-    return [flag, o.description + (o.multiple ? ' (repeatable)' : '')] as const;
-  });
-  const width = Math.max(...rows.map(([f]) => f.length));
-  return (
-    `Usage: tessera ${spec.path}${spec.synopsis ? ' ' + spec.synopsis : ''} [options]\n\n` +
-    `${spec.description ?? capitalize(spec.summary) + '.'}\n\n` +
-    'Options:\n' +
-    rows.map(([f, d]) => `  ${f.padEnd(width)}  ${d}\n`).join('')
-  );
-}
-
-function capitalize(s: string): string {
-  return s.charAt(0).toUpperCase() + s.slice(1);
 }
 
 /** A required option, or a usage error naming it. */
