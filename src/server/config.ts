@@ -22,6 +22,17 @@ export const serverConfigSchema = defineSchema({
       default: {},
       fields: { listen: { type: 'string', nonEmpty: true, default: '127.0.0.1:8080' } },
     },
+    bundleEndpoint: {
+      type: 'object',
+      optional: true,
+      fields: {
+        listen: { type: 'string', nonEmpty: true, default: '127.0.0.1:8443' },
+        profile: { type: 'enum', values: ['https_spiffe', 'https_web'] },
+        certFile: { type: 'string', nonEmpty: true, optional: true },
+        keyFile: { type: 'string', nonEmpty: true, optional: true },
+        path: { type: 'string', nonEmpty: true, default: '/' },
+      },
+    },
     admin: {
       type: 'object',
       default: {},
@@ -122,6 +133,7 @@ export function parseServerConfig(raw: unknown, baseDir: string): ServerConfig {
   }
   checkHostPort(cfg.agentApi.listen, 'agentApi.listen');
   checkHostPort(cfg.http.listen, 'http.listen');
+  const bundleEndpoint = cfg.bundleEndpoint && checkBundleEndpoint(cfg.bundleEndpoint);
   const resolve = (p: string) => path.resolve(baseDir, p);
   const dataDir = cfg.dataDir === './.tessera/server' ? path.resolve(cfg.dataDir) : resolve(cfg.dataDir);
   return {
@@ -130,6 +142,11 @@ export function parseServerConfig(raw: unknown, baseDir: string): ServerConfig {
     dataDir,
     trustDomainId,
     adminSocketPath: cfg.admin.socketPath ? resolve(cfg.admin.socketPath) : path.join(dataDir, 'admin.sock'),
+    bundleEndpoint: bundleEndpoint && {
+      ...bundleEndpoint,
+      ...(bundleEndpoint.certFile ? { certFile: resolve(bundleEndpoint.certFile) } : {}),
+      ...(bundleEndpoint.keyFile ? { keyFile: resolve(bundleEndpoint.keyFile) } : {}),
+    },
     upstreamAuthority: cfg.upstreamAuthority && {
       certFile: resolve(cfg.upstreamAuthority.certFile),
       keyFile: resolve(cfg.upstreamAuthority.keyFile),
@@ -140,6 +157,29 @@ export function parseServerConfig(raw: unknown, baseDir: string): ServerConfig {
       ...(cfg.nodeAttestors.x509pop ? { x509pop: { caBundleFile: resolve(cfg.nodeAttestors.x509pop.caBundleFile) } } : {}),
     },
   };
+}
+
+type BundleEndpointConfigFile = NonNullable<ServerConfigFile['bundleEndpoint']>;
+
+/** https_web needs the web certificate and key; https_spiffe uses the server SVID and takes neither. */
+function checkBundleEndpoint(be: BundleEndpointConfigFile): BundleEndpointConfigFile {
+  checkHostPort(be.listen, 'bundleEndpoint.listen');
+  if (!be.path.startsWith('/')) {
+    throw new ConfigError('type', 'bundleEndpoint.path', 'bundleEndpoint.path must start with "/"');
+  }
+  for (const key of ['certFile', 'keyFile'] as const) {
+    if (be.profile === 'https_web' && !be[key]) {
+      throw new ConfigError('missing', `bundleEndpoint.${key}`, `bundleEndpoint.${key} must be configured for profile https_web`);
+    }
+    if (be.profile === 'https_spiffe' && be[key]) {
+      throw new ConfigError(
+        'type',
+        `bundleEndpoint.${key}`,
+        `bundleEndpoint.${key} is only for profile https_web (https_spiffe serves the server's X509-SVID)`,
+      );
+    }
+  }
+  return be;
 }
 
 export function loadServerConfig(file: string): ServerConfig {

@@ -16,6 +16,8 @@ import type { ServerConfig } from './config.js';
 import { openSqliteDatastore, type AgentStore } from './datastore/index.js';
 import { EntryIndex } from './entries/index.js';
 import { startHttpServer } from '../common/http/health-server.js';
+import { startBundleEndpoint } from './http/bundle-endpoint.js';
+import { oidcRoutes } from './http/oidc-discovery.js';
 import { createServerMetrics } from './metrics.js';
 import { createNodeAttestors } from './nodeattestation/index.js';
 import { readPackageVersion } from '../common/version.js';
@@ -25,6 +27,8 @@ export interface RunningServer {
   readonly agentApiAddress: string;
   readonly httpAddress: string;
   readonly adminSocketPath: string;
+  /** `host:port` of the SPIFFE bundle endpoint (HTTPS), when configured. */
+  readonly bundleEndpointAddress?: string;
   /** Stops accepting, ends sync streams, finishes in-flight calls, closes the datastore. */
   stop(): Promise<void>;
 }
@@ -131,6 +135,7 @@ export async function startServer(
       port: httpListen.port,
       log: log.child({ component: 'http' }),
       metrics: metrics.registry,
+      routes: oidcRoutes({ bundle: ca, issuer: config.jwt.issuer, jwtKeyType: config.jwt.keyType }),
       ready: async () => {
         try {
           await datastore.ping();
@@ -143,8 +148,36 @@ export async function startServer(
     cleanups.push(() => httpServer.close());
     const httpAddress = `${httpServer.address.address.includes(':') ? `[${httpServer.address.address}]` : httpServer.address.address}:${httpServer.address.port}`;
 
+    // SPIFFE bundle endpoint (federation): HTTPS with the server SVID (https_spiffe) or a web certificate (https_web).
+    let bundleEndpointAddress: string | undefined;
+    if (config.bundleEndpoint) {
+      const be = config.bundleEndpoint;
+      const beListen = checkHostPort(be.listen, 'bundleEndpoint.listen');
+      const endpoint = await startBundleEndpoint({
+        host: beListen.host,
+        port: beListen.port,
+        path: be.path,
+        bundle: ca,
+        tls:
+          be.profile === 'https_web'
+            ? { profile: 'https_web', certFile: be.certFile!, keyFile: be.keyFile! }
+            : { profile: 'https_spiffe', identity: ca },
+        log: log.child({ component: 'bundle-endpoint' }),
+      });
+      cleanups.push(() => endpoint.close());
+      const a = endpoint.address.address;
+      bundleEndpointAddress = `${a.includes(':') ? `[${a}]` : a}:${endpoint.address.port}`;
+    }
+
     log.info(
-      { trustDomain: config.trustDomain, agentApi: agentApiAddress, http: httpAddress, adminSocket: admin.path, version },
+      {
+        trustDomain: config.trustDomain,
+        agentApi: agentApiAddress,
+        http: httpAddress,
+        adminSocket: admin.path,
+        ...(bundleEndpointAddress ? { bundleEndpoint: bundleEndpointAddress } : {}),
+        version,
+      },
       'Server ready',
     );
     let stopped: Promise<void> | undefined;
@@ -152,6 +185,7 @@ export async function startServer(
       agentApiAddress,
       httpAddress,
       adminSocketPath: admin.path,
+      ...(bundleEndpointAddress ? { bundleEndpointAddress } : {}),
       stop: () => (stopped ??= cleanup()),
     };
   } catch (err) {

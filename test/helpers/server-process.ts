@@ -13,6 +13,8 @@ export interface ServerProcess extends TesseraProcess {
   readonly agentApi: string;
   readonly http: string;
   readonly adminSocket: string;
+  /** `host:port` of the SPIFFE bundle endpoint, when configured. */
+  readonly bundleEndpoint?: string;
 }
 
 export interface CliResult {
@@ -38,6 +40,7 @@ export async function startServerProcess(dir: string, config: Record<string, unk
     agentApi: String(p.ready['agentApi']),
     http: String(p.ready['http']),
     adminSocket: String(p.ready['adminSocket']),
+    ...(typeof p.ready['bundleEndpoint'] === 'string' ? { bundleEndpoint: p.ready['bundleEndpoint'] } : {}),
   };
 }
 

@@ -14,7 +14,19 @@ export interface HttpServerConfig {
   /** Readiness: the server's (datastore + test signature) or the agent's (SVID, sync, Workload API). */
   readonly ready: () => Promise<{ ok: boolean; reason?: string }> | { ok: boolean; reason?: string };
   readonly metrics: Registry;
+  /** Extra GET/HEAD routes by exact path (e.g. the server's OIDC discovery and JWKS); the built-in ones win. */
+  readonly routes?: Readonly<Record<string, HttpRoute>>;
 }
+
+/** What an extra route answers; `headers` may override the default `Cache-Control: no-store`. */
+export interface HttpRouteResponse {
+  readonly status: number;
+  readonly contentType: string;
+  readonly body: string;
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+export type HttpRoute = (req: http.IncomingMessage) => HttpRouteResponse | Promise<HttpRouteResponse>;
 
 export interface RunningHttpServer {
   readonly address: AddressInfo;
@@ -64,12 +76,32 @@ async function handle(config: HttpServerConfig, req: http.IncomingMessage, res: 
     }
     case '/metrics':
       return send(res, 200, config.metrics.contentType, await config.metrics.metrics());
-    default:
-      return send(res, 404, 'text/plain', 'not found\n');
+    default: {
+      const route = Object.hasOwn(config.routes ?? {}, url.pathname) ? config.routes![url.pathname] : undefined;
+      if (!route) return send(res, 404, 'text/plain', 'not found\n');
+      const r = await route(req);
+      return send(res, r.status, r.contentType, r.body, r.headers);
+    }
   }
 }
 
-function send(res: http.ServerResponse, status: number, type: string, body: string): void {
-  res.writeHead(status, { 'Content-Type': type, 'Cache-Control': 'no-store', 'Content-Length': Buffer.byteLength(body) });
+function send(
+  res: http.ServerResponse,
+  status: number,
+  type: string,
+  body: string,
+  headers: Readonly<Record<string, string>> = {},
+): void {
+  if (status === 304) {
+    res.writeHead(304, { 'Cache-Control': 'no-store', ...headers });
+    res.end();
+    return;
+  }
+  res.writeHead(status, {
+    'Content-Type': type,
+    'Cache-Control': 'no-store',
+    ...headers,
+    'Content-Length': Buffer.byteLength(body),
+  });
   res.end(res.req.method === 'HEAD' ? undefined : body);
 }
