@@ -4,60 +4,16 @@
  * "type:value", role as "worker"/"supervisor"): the same shape `entry create --data` reads.
  */
 
-export interface SelectorMessage {
-  type: string;
-  value: string;
-}
+import type { AgentMessage, AuditEventMessage, EntryMessage, RoleName, SelectorMessage } from '../common/grpc/messages.js';
 
-export type RoleName = 'ROLE_UNSPECIFIED' | 'ROLE_WORKER' | 'ROLE_SUPERVISOR';
-
-export interface EntryMessage {
-  id: string;
-  spiffe_id: string;
-  parent_id: string;
-  selectors: SelectorMessage[];
-  role: RoleName;
-  x509_svid_ttl_seconds: number;
-  jwt_svid_ttl_seconds: number;
-  dns_names: string[];
-  federates_with: string[];
-  hint: string;
-  admin: boolean;
-  expires_at: number;
-  revision: number;
-  created_at: number;
-}
-
-export interface EntryResultMessage {
-  entry?: EntryMessage | null;
-  error_code: number;
-  error_message: string;
-}
-
-export interface AgentMessage {
-  spiffe_id: string;
-  attestor: string;
-  selectors: SelectorMessage[];
-  svid_serial: string;
-  svid_expires_at: number;
-  banned: boolean;
-  attested_at: number;
-  last_seen_at: number;
-}
-
-export interface AuditEventMessage {
-  id: number;
-  at_ms: number;
-  kind: string;
-  spiffe_id: string;
-  entry_id: string;
-  agent_id: string;
-  instance_id: string;
-  serial: string;
-  jti: string;
-  expires_at: number;
-  details: string;
-}
+export type {
+  AgentMessage,
+  AuditEventMessage,
+  EntryMessage,
+  EntryResultMessage,
+  RoleName,
+  SelectorMessage,
+} from '../common/grpc/messages.js';
 
 export const selectorText = (s: SelectorMessage) => `${s.type}:${s.value}`;
 

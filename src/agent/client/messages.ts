@@ -4,30 +4,17 @@
  * field). Only src/agent/client sees them; the rest of the agent passes domain types.
  */
 
-export const AGENT_PROTO = 'tessera/agent/v1/agent.proto';
-export const AGENT_SERVICE = 'tessera.agent.v1.AgentService';
+import type { EntryMessage, SelectorMessage } from '../../common/grpc/messages.js';
 
-export interface ProtoSelector {
-  type: string;
-  value: string;
-}
-
-export interface ProtoEntry {
-  id: string;
-  spiffe_id: string;
-  parent_id: string;
-  selectors: ProtoSelector[];
-  role: 'ROLE_UNSPECIFIED' | 'ROLE_WORKER' | 'ROLE_SUPERVISOR';
-  x509_svid_ttl_seconds: number;
-  jwt_svid_ttl_seconds: number;
-  dns_names: string[];
-  federates_with: string[];
-  hint: string;
-  admin: boolean;
-  expires_at: number;
-  revision: number;
-  created_at: number;
-}
+export { AGENT_PROTO, AGENT_SERVICE } from '../../common/grpc/messages.js';
+export type {
+  BatchSignX509SvidResponse,
+  MintJwtSvidResponse,
+  X509SvidMessage,
+  X509SvidResult,
+} from '../../common/grpc/messages.js';
+export type ProtoSelector = SelectorMessage;
+export type ProtoEntry = EntryMessage;
 
 export interface AttestStartMessage {
   attestor: string;
@@ -68,24 +55,6 @@ export interface X509SvidParams {
   supervisor_instance_id?: string;
 }
 
-export interface X509SvidMessage {
-  entry_id: string;
-  spiffe_id: string;
-  cert_chain: Buffer;
-  expires_at: number;
-  serial: string;
-}
-
-export interface X509SvidResult {
-  svid?: X509SvidMessage | null;
-  error_code: number;
-  error_message: string;
-}
-
-export interface BatchSignX509SvidResponse {
-  results: X509SvidResult[];
-}
-
 export interface MintJwtSvidRequest {
   entry_id: string;
   audience: string[];
@@ -93,9 +62,3 @@ export interface MintJwtSvidRequest {
   supervisor_instance_id?: string;
 }
 
-export interface MintJwtSvidResponse {
-  token: string;
-  spiffe_id: string;
-  expires_at: number;
-  jti: string;
-}

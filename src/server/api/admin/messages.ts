@@ -1,65 +1,20 @@
+import type { AgentMessage, AuditEventMessage, EntryMessage } from '../../../common/grpc/messages.js';
 import type { AgentRecord, AuditEvent, Entry } from '../../datastore/index.js';
+
+export type {
+  AgentMessage,
+  AuditEventMessage,
+  EntryMessage,
+  EntryResultMessage,
+  RoleName,
+  SelectorMessage,
+} from '../../../common/grpc/messages.js';
 
 /**
  * The admin API's wire shapes (proto/tessera/admin/v1, tessera/types/v1) as grpc-js hands them over with our loader
  * options (src/common/grpc/protos.ts: keepCase, enums as strings, int64 as numbers, bytes as Buffers), and the
  * conversions from the datastore's records. Only this folder sees these shapes.
  */
-
-export type RoleName = 'ROLE_UNSPECIFIED' | 'ROLE_WORKER' | 'ROLE_SUPERVISOR';
-
-export interface SelectorMessage {
-  type: string;
-  value: string;
-}
-
-export interface EntryMessage {
-  id: string;
-  spiffe_id: string;
-  parent_id: string;
-  selectors: SelectorMessage[];
-  role: RoleName;
-  x509_svid_ttl_seconds: number;
-  jwt_svid_ttl_seconds: number;
-  dns_names: string[];
-  federates_with: string[];
-  hint: string;
-  admin: boolean;
-  expires_at: number;
-  revision: number;
-  created_at: number;
-}
-
-export interface EntryResultMessage {
-  entry?: EntryMessage;
-  error_code: number;
-  error_message: string;
-}
-
-export interface AgentMessage {
-  spiffe_id: string;
-  attestor: string;
-  selectors: SelectorMessage[];
-  svid_serial: string;
-  svid_expires_at: number;
-  banned: boolean;
-  attested_at: number;
-  last_seen_at: number;
-}
-
-export interface AuditEventMessage {
-  id: number;
-  at_ms: number;
-  kind: string;
-  spiffe_id: string;
-  entry_id: string;
-  agent_id: string;
-  instance_id: string;
-  serial: string;
-  jti: string;
-  expires_at: number;
-  details: string;
-}
 
 /** A request as received: every field may be missing or of the wrong type when a client sends garbage. */
 export type Incoming<T> = { readonly [K in keyof T]?: unknown };

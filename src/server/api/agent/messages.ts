@@ -1,3 +1,4 @@
+import type { EntryMessage, SelectorMessage } from '../../../common/grpc/messages.js';
 import type { Entry, Selector } from '../../datastore/index.js';
 
 /**
@@ -6,32 +7,15 @@ import type { Entry, Selector } from '../../datastore/index.js';
  * field). Only this folder sees them; the rest of the server passes domain types.
  */
 
-export const AGENT_PROTO = 'tessera/agent/v1/agent.proto';
-export const AGENT_SERVICE = 'tessera.agent.v1.AgentService';
-
-export interface ProtoSelector {
-  type: string;
-  value: string;
-}
-
-export type ProtoRole = 'ROLE_UNSPECIFIED' | 'ROLE_WORKER' | 'ROLE_SUPERVISOR';
-
-export interface ProtoEntry {
-  id: string;
-  spiffe_id: string;
-  parent_id: string;
-  selectors: ProtoSelector[];
-  role: ProtoRole;
-  x509_svid_ttl_seconds: number;
-  jwt_svid_ttl_seconds: number;
-  dns_names: string[];
-  federates_with: string[];
-  hint: string;
-  admin: boolean;
-  expires_at: number;
-  revision: number;
-  created_at: number;
-}
+export { AGENT_PROTO, AGENT_SERVICE } from '../../../common/grpc/messages.js';
+export type {
+  BatchSignX509SvidResponse,
+  MintJwtSvidResponse,
+  X509SvidMessage,
+  X509SvidResult,
+} from '../../../common/grpc/messages.js';
+export type ProtoSelector = SelectorMessage;
+export type ProtoEntry = EntryMessage;
 
 export interface AttestRequest {
   step?: 'start' | 'challenge_response';
@@ -76,24 +60,6 @@ export interface BatchSignX509SvidRequest {
   params: X509SvidParams[];
 }
 
-export interface X509SvidMessage {
-  entry_id: string;
-  spiffe_id: string;
-  cert_chain: Buffer;
-  expires_at: number;
-  serial: string;
-}
-
-export interface X509SvidResult {
-  svid?: X509SvidMessage | null;
-  error_code: number;
-  error_message: string;
-}
-
-export interface BatchSignX509SvidResponse {
-  results: X509SvidResult[];
-}
-
 export interface MintJwtSvidRequest {
   entry_id: string;
   audience: string[];
@@ -110,13 +76,6 @@ export interface ReportWorkloadEventRequest {
 }
 
 export type ReportWorkloadEventResponse = Record<string, never>;
-
-export interface MintJwtSvidResponse {
-  token: string;
-  spiffe_id: string;
-  expires_at: number;
-  jti: string;
-}
 
 export function toProtoSelectors(selectors: readonly Selector[]): ProtoSelector[] {
   return selectors.map((s) => ({ type: s.type, value: s.value }));
