@@ -110,3 +110,41 @@ export function cliJson<T = Record<string, unknown>>(socket: string, args: reado
   if (r.code !== 0) throw new Error(`tessera ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
   return JSON.parse(r.stdout) as T;
 }
+
+/**
+ * Mints a join token on `server`, exports its bundle to `<dir>/bundle.pem` and starts an agent process with them
+ * (data dir `<dir>/agent`). Resolves with the agent, its SPIFFE ID and its Workload API socket path.
+ */
+export async function startJoinedAgent(
+  dir: string,
+  server: ServerProcess,
+  trustDomain: string,
+): Promise<{ agent: TesseraProcess; agentId: string; socket: string }> {
+  const token = cliJson<{ token: string; agentSpiffeId: string }>(server.adminSocket, ['token', 'generate']);
+  writeFileSync(join(dir, 'bundle.pem'), runCli(['bundle', 'show', '--socket', server.adminSocket]).stdout);
+  const agent = await startTesseraProcess(
+    'agent',
+    dir,
+    {
+      trustDomain,
+      serverAddress: server.agentApi,
+      trustBundlePath: './bundle.pem',
+      nodeAttestor: { joinToken: { token: token.token } },
+      dataDir: './agent',
+      http: { listen: '127.0.0.1:0' },
+    },
+    'Agent ready',
+  );
+  return { agent, agentId: token.agentSpiffeId, socket: String(agent.ready['socketPath']) };
+}
+
+/** Polls `fn` every 100 ms until it returns a value, or fails naming `what` after `ms`. */
+export async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, ms = 20_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

@@ -4,7 +4,7 @@
  * agent attests each of them from kernel facts; the entry selects this test's uid.
  */
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -15,7 +15,8 @@ import {
   cliJson,
   runCli,
   startServerProcess,
-  startTesseraProcess,
+  startJoinedAgent,
+  until,
   type ServerProcess,
   type TesseraProcess,
 } from '../helpers/server-process.js';
@@ -76,16 +77,6 @@ async function startWorkload(): Promise<Workload> {
   };
 }
 
-async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, ms = 20_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 function runGoWorkloadTests(tests: readonly string[], env: Record<string, string>) {
   const go = findGo();
   expect(go, 'go toolchain').toBeDefined();
@@ -100,23 +91,7 @@ function runGoWorkloadTests(tests: readonly string[], env: Record<string, string
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'tessera-agent-it-'));
   server = await startServerProcess(dir, serverConfig());
-  const token = cliJson<{ token: string; agentSpiffeId: string }>(server.adminSocket, ['token', 'generate']);
-  agentId = token.agentSpiffeId;
-  writeFileSync(join(dir, 'bundle.pem'), runCli(['bundle', 'show', '--socket', server.adminSocket]).stdout);
-  agent = await startTesseraProcess(
-    'agent',
-    dir,
-    {
-      trustDomain: TD,
-      serverAddress: server.agentApi,
-      trustBundlePath: './bundle.pem',
-      nodeAttestor: { joinToken: { token: token.token } },
-      dataDir: './agent',
-      http: { listen: '127.0.0.1:0' },
-    },
-    'Agent ready',
-  );
-  socket = String(agent.ready['socketPath']);
+  ({ agent, agentId, socket } = await startJoinedAgent(dir, server, TD));
 });
 
 afterAll(async () => {

@@ -5,7 +5,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createPrivateKey } from 'node:crypto';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
@@ -19,7 +19,8 @@ import {
   cliJson,
   runCli,
   startServerProcess,
-  startTesseraProcess,
+  startJoinedAgent,
+  until,
   type ServerProcess,
   type TesseraProcess,
 } from '../helpers/server-process.js';
@@ -89,16 +90,6 @@ async function spawnFrom(parent: Ctl, exe: string): Promise<Ctl> {
   return ctl(control, Number(r['pid']));
 }
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 15_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 function createEntry(args: string[]): string {
   const out = cliJson<{ results: { entry: { id: string } }[] }>(server.adminSocket, ['entry', 'create', '--parent-id', agentId, ...args]);
   return out.results[0]!.entry.id;
@@ -128,23 +119,7 @@ beforeAll(async () => {
     agentApi: { listen: '127.0.0.1:0' },
     http: { listen: '127.0.0.1:0' },
   });
-  const token = cliJson<{ token: string; agentSpiffeId: string }>(server.adminSocket, ['token', 'generate']);
-  agentId = token.agentSpiffeId;
-  writeFileSync(join(dir, 'bundle.pem'), runCli(['bundle', 'show', '--socket', server.adminSocket]).stdout);
-  agent = await startTesseraProcess(
-    'agent',
-    dir,
-    {
-      trustDomain: TD,
-      serverAddress: server.agentApi,
-      trustBundlePath: './bundle.pem',
-      nodeAttestor: { joinToken: { token: token.token } },
-      dataDir: './agent',
-      http: { listen: '127.0.0.1:0' },
-    },
-    'Agent ready',
-  );
-  socket = String(agent.ready['socketPath']);
+  ({ agent, agentId, socket } = await startJoinedAgent(dir, server, TD));
   supervisorEntry = createEntry(['--spiffe-id', SUPERVISOR_ID, '--role', 'supervisor', '--selector', `unix:path:${supervisorNode}`]);
   workerEntry = createEntry([
     '--spiffe-id', WORKER_ID,
