@@ -13,6 +13,12 @@ export interface BrokerConfig {
   readonly audience: string;
   /** Accepted workloads: `sub` must start with this (e.g. spiffe://example.org/agents/). */
   readonly spiffeIdPrefix: string;
+  /**
+   * How long fetched keys are used before the JWKS is fetched again (seconds). Match the issuer's `Cache-Control:
+   * max-age` on `/keys` (half its refresh hint): Tessera publishes every key at least one refresh hint before it signs,
+   * so a broker refreshing this often holds each key in time. Default 300.
+   */
+  readonly jwksMaxAgeSeconds?: number;
 }
 
 export interface VerifiedWorkload {
@@ -35,7 +41,12 @@ export function createVerifier(config: BrokerConfig): (token: string) => Promise
     if (doc.issuer !== issuer || typeof doc.jwks_uri !== 'string') {
       throw new Error(`OIDC discovery at ${issuer} returned issuer ${JSON.stringify(doc.issuer)}`);
     }
-    return (jwks = createRemoteJWKSet(new URL(doc.jwks_uri)));
+    const maxAgeMs = (config.jwksMaxAgeSeconds ?? 300) * 1000;
+    // jose also refetches at once for an unknown `kid`, at most once per cooldown.
+    return (jwks = createRemoteJWKSet(new URL(doc.jwks_uri), {
+      cacheMaxAge: maxAgeMs,
+      cooldownDuration: Math.min(30_000, maxAgeMs),
+    }));
   };
   return async (token) => {
     const { payload } = await jwtVerify(token, await keys(), {

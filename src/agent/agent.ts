@@ -4,7 +4,7 @@ import { AGENT_ADMIN_SOCKET_NAME, startAgentAdminApi } from './admin.js';
 import { systemClock, type Clock } from '../common/clock.js';
 import { TesseraError, unavailable } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
-import type { BackoffOptions } from './backoff.js';
+import type { BackoffOptions } from '../common/backoff.js';
 import { BatchSigner } from './client/batch-signer.js';
 import type { BatchSignX509SvidResponse, MintJwtSvidResponse, X509SvidParams } from './client/messages.js';
 import { ServerClient } from './client/server-client.js';

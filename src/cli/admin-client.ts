@@ -18,6 +18,8 @@ const PROTO_FILES: Record<AdminService, string> = {
   BundleService: 'tessera/admin/v1/bundle.proto',
   AuditService: 'tessera/admin/v1/audit.proto',
   HealthService: 'tessera/admin/v1/health.proto',
+  AuthorityService: 'tessera/admin/v1/authority.proto',
+  FederationService: 'tessera/admin/v1/federation.proto',
 };
 
 export interface AdminClientOptions {
@@ -91,9 +93,8 @@ export class AdminClient implements AdminCaller {
 
 /** grpc-js's wording when the channel could not connect (as opposed to a server that answered UNAVAILABLE). */
 function isConnectionFailure(details: string): boolean {
-  return /No connection established|Connection dropped|connect E[A-Z]+|Failed to connect|ECONNREFUSED|ENOENT/.test(
-    details,
-  );
+  // Anchored: a server's own UNAVAILABLE message may mention ECONNREFUSED (e.g. a federated peer that is down).
+  return /^(No connection established|Connection dropped|Failed to connect|connect E[A-Z]+)/.test(details);
 }
 
 function connectReason(details: string): string {

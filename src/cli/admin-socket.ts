@@ -17,7 +17,9 @@ export type AdminService =
   | 'TokenService'
   | 'BundleService'
   | 'AuditService'
-  | 'HealthService';
+  | 'HealthService'
+  | 'AuthorityService'
+  | 'FederationService';
 
 /** What commands use of the admin client: one unary call, failures already turned into one-line CommandFailures. */
 export interface AdminCaller {

@@ -17,6 +17,9 @@ import { apiFetchX509Command } from './commands/api/fetch-x509.js';
 import { apiValidateJwtCommand } from './commands/api/validate-jwt.js';
 import { apiWatchCommand } from './commands/api/watch.js';
 import { auditListCommand } from './commands/audit/list.js';
+import { authorityActivateCommand } from './commands/authority/activate.js';
+import { authorityPrepareCommand } from './commands/authority/prepare.js';
+import { authorityShowCommand } from './commands/authority/show.js';
 import { bundleShowCommand } from './commands/bundle/show.js';
 import { entryCountCommand } from './commands/entry/count.js';
 import { entryCreateCommand } from './commands/entry/create.js';
@@ -24,6 +27,12 @@ import { entryDeleteCommand } from './commands/entry/delete.js';
 import { entryListCommand } from './commands/entry/list.js';
 import { entryShowCommand } from './commands/entry/show.js';
 import { entryUpdateCommand } from './commands/entry/update.js';
+import { federationCreateCommand } from './commands/federation/create.js';
+import { federationDeleteCommand } from './commands/federation/delete.js';
+import { federationListCommand } from './commands/federation/list.js';
+import { federationRefreshCommand } from './commands/federation/refresh.js';
+import { federationShowCommand } from './commands/federation/show.js';
+import { federationUpdateCommand } from './commands/federation/update.js';
 import { healthcheckCommand } from './commands/healthcheck.js';
 import { instanceListCommand } from './commands/instance/list.js';
 import { tokenGenerateCommand } from './commands/token/generate.js';
@@ -51,6 +60,19 @@ const COMMANDS: readonly Command[] = [
   ]),
   nounCommand('token', 'generate join tokens', [tokenGenerateCommand]),
   nounCommand('bundle', "show the trust domain's bundle", [bundleShowCommand]),
+  nounCommand('federation', 'federate with other trust domains: relationships and their bundles', [
+    federationCreateCommand,
+    federationUpdateCommand,
+    federationDeleteCommand,
+    federationShowCommand,
+    federationListCommand,
+    federationRefreshCommand,
+  ]),
+  nounCommand('authority', "show this server's signing keys; prepare or activate the next one now", [
+    authorityShowCommand,
+    authorityPrepareCommand,
+    authorityActivateCommand,
+  ]),
   nounCommand('audit', 'query the audit trail', [auditListCommand]),
   nounCommand('instance', 'list live workload instances and their SVIDs', [instanceListCommand]),
   nounCommand('api', 'talk to the Workload API as this process: fetch SVIDs and bundles, validate, watch', [
@@ -66,10 +88,8 @@ const COMMANDS: readonly Command[] = [
   versionCommand,
 ];
 
-/** Commands from the design that later issues add; named in --help so users know what is coming. */
-const PLANNED: ReadonlyArray<readonly [string, string]> = [
-  ['federation', 'federate with other trust domains'],
-];
+/** Commands from the design that later issues add; named in --help so users know what is coming (none left now). */
+const PLANNED: ReadonlyArray<readonly [string, string]> = [];
 
 function helpText(): string {
   const width = Math.max(...[...COMMANDS.map((c) => c.name), ...PLANNED.map(([n]) => n)].map((n) => n.length));
@@ -79,8 +99,7 @@ function helpText(): string {
     'SPIFFE workload identity issuer.\n\n' +
     'Commands:\n' +
     COMMANDS.map((c) => row(c.name, c.summary)).join('') +
-    '\nNot yet built:\n' +
-    PLANNED.map(([name, summary]) => row(name, summary)).join('') +
+    (PLANNED.length > 0 ? '\nNot yet built:\n' + PLANNED.map(([name, summary]) => row(name, summary)).join('') : '') +
     '\nOptions:\n' +
     '  -h, --help     show this help (also: tessera <command> --help)\n' +
     '  -v, --version  same as "tessera version"\n'

@@ -20,7 +20,14 @@ export const serverConfigSchema = defineSchema({
     http: {
       type: 'object',
       default: {},
-      fields: { listen: { type: 'string', nonEmpty: true, default: '127.0.0.1:8080' } },
+      fields: {
+        listen: { type: 'string', nonEmpty: true, default: '127.0.0.1:8080' },
+        tls: {
+          type: 'object',
+          optional: true,
+          fields: { certFile: { type: 'string', nonEmpty: true }, keyFile: { type: 'string', nonEmpty: true } },
+        },
+      },
     },
     bundleEndpoint: {
       type: 'object',
@@ -31,6 +38,14 @@ export const serverConfigSchema = defineSchema({
         certFile: { type: 'string', nonEmpty: true, optional: true },
         keyFile: { type: 'string', nonEmpty: true, optional: true },
         path: { type: 'string', nonEmpty: true, default: '/' },
+      },
+    },
+    federation: {
+      type: 'object',
+      default: {},
+      fields: {
+        // Floor under a peer's refresh hint, and the first retry delay after a failed fetch.
+        minRefreshSeconds: { type: 'int', min: 1, max: 3600, default: 30 },
       },
     },
     admin: {
@@ -44,6 +59,7 @@ export const serverConfigSchema = defineSchema({
       fields: {
         keyType: { type: 'enum', values: ['ec-p256', 'ec-p384'], default: 'ec-p256' },
         ttlSeconds: { type: 'int', min: 600, max: 10 * 365 * 86400, default: 86400 },
+        refreshHintSeconds: { type: 'int', min: 1, max: 3600, optional: true },
       },
     },
     jwt: {
@@ -142,6 +158,10 @@ export function parseServerConfig(raw: unknown, baseDir: string): ServerConfig {
     dataDir,
     trustDomainId,
     adminSocketPath: cfg.admin.socketPath ? resolve(cfg.admin.socketPath) : path.join(dataDir, 'admin.sock'),
+    http: {
+      ...cfg.http,
+      ...(cfg.http.tls ? { tls: { certFile: resolve(cfg.http.tls.certFile), keyFile: resolve(cfg.http.tls.keyFile) } } : {}),
+    },
     bundleEndpoint: bundleEndpoint && {
       ...bundleEndpoint,
       ...(bundleEndpoint.certFile ? { certFile: resolve(bundleEndpoint.certFile) } : {}),

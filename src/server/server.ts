@@ -15,9 +15,11 @@ import { checkHostPort } from '../common/config/index.js';
 import type { ServerConfig } from './config.js';
 import { openSqliteDatastore, type AgentStore } from './datastore/index.js';
 import { EntryIndex } from './entries/index.js';
+import { FederationRefresher } from './federation/index.js';
 import { startHttpServer } from '../common/http/health-server.js';
 import { startBundleEndpoint } from './http/bundle-endpoint.js';
 import { oidcRoutes } from './http/oidc-discovery.js';
+import { readTlsFiles } from './http/tls-files.js';
 import { createServerMetrics } from './metrics.js';
 import { createNodeAttestors } from './nodeattestation/index.js';
 import { readPackageVersion } from '../common/version.js';
@@ -70,6 +72,19 @@ export async function startServer(
     const entryIndex = await EntryIndex.create({ entries: datastore.entries, serverId: serverSpiffeId(config), clock, log });
     cleanups.push(() => entryIndex.close());
 
+    // Federated trust domains' bundles: the stored ones are served at once, then each peer is fetched.
+    const federation = new FederationRefresher({
+      trustDomain: config.trustDomainId,
+      relationships: datastore.federation,
+      bundles: datastore.bundles,
+      ownBundle: ca,
+      minRefreshSeconds: config.federation.minRefreshSeconds,
+      clock,
+      log: log.child({ component: 'federation' }),
+    });
+    await federation.start();
+    cleanups.push(() => federation.stop());
+
     const metrics = createServerMetrics({
       countEntries: () => datastore.entries.count(),
       countAgents: async () => (await datastore.agents.list()).length,
@@ -95,6 +110,7 @@ export async function startServer(
       x509Issuer: ca,
       jwtIssuer: ca,
       bundle: ca,
+      federatedBundles: federation,
       serverIdentity: ca,
       agentEvents: agentEvents.events,
       metrics,
@@ -117,7 +133,10 @@ export async function startServer(
       joinTokens: datastore.joinTokens,
       audit: datastore.audit,
       bundle: ca,
+      federation: datastore.federation,
+      federationControl: federation,
       ca,
+      authority: ca,
       ping: () => datastore.ping(),
       version,
       clock,
@@ -136,6 +155,7 @@ export async function startServer(
       log: log.child({ component: 'http' }),
       metrics: metrics.registry,
       routes: oidcRoutes({ bundle: ca, issuer: config.jwt.issuer, jwtKeyType: config.jwt.keyType }),
+      ...(config.http.tls ? { tls: readTlsFiles(config.http.tls, 'http.tls') } : {}),
       ready: async () => {
         try {
           await datastore.ping();

@@ -14,9 +14,11 @@ import { SpiffeBundle } from '../../src/spiffe/bundle/index.js';
 import { TrustDomain } from '../../src/spiffe/id/index.js';
 import { createCaCertificate } from '../../src/spiffe/x509svid/index.js';
 import { listenAdminSocket, registerAdminServices } from '../../src/server/api/admin/index.js';
-import type { BundleSource, CaHealth } from '../../src/server/ca/types.js';
+import { failedPrecondition } from '../../src/common/errors.js';
+import type { AuthorityAdmin, BundleSource, CaHealth } from '../../src/server/ca/types.js';
 import { openSqliteDatastore, type Datastore } from '../../src/server/datastore/index.js';
 import type { EntryPolicy } from '../../src/server/entries/validate.js';
+import type { FederationControl } from '../../src/server/federation/types.js';
 
 export const TEST_POLICY: EntryPolicy = {
   worker: { maxX509TtlSeconds: 86_400, maxJwtTtlSeconds: 3600 },
@@ -84,7 +86,9 @@ export type AdminServiceName =
   | 'TokenService'
   | 'BundleService'
   | 'AuditService'
-  | 'HealthService';
+  | 'HealthService'
+  | 'AuthorityService'
+  | 'FederationService';
 
 const FILES: Record<AdminServiceName, string> = {
   EntryService: 'entry.proto',
@@ -93,6 +97,16 @@ const FILES: Record<AdminServiceName, string> = {
   BundleService: 'bundle.proto',
   AuditService: 'audit.proto',
   HealthService: 'health.proto',
+  AuthorityService: 'authority.proto',
+  FederationService: 'federation.proto',
+};
+
+/** The AuthorityService of a server without a real CA: no keys, and forced rotation refused. */
+const NO_AUTHORITY: AuthorityAdmin = {
+  refreshHintSeconds: 60,
+  listAuthorities: () => [],
+  prepareNow: () => Promise.reject(failedPrecondition('this test server has no CA keys')),
+  activateNow: () => Promise.reject(failedPrecondition('this test server has no CA keys')),
 };
 
 export interface AdminTestClient {
@@ -107,7 +121,16 @@ export interface CallError extends Error {
 }
 
 export async function startAdminTestServer(
-  options: { trustDomain?: string; policy?: EntryPolicy; log?: Logger; socketName?: string } = {},
+  options: {
+    trustDomain?: string;
+    policy?: EntryPolicy;
+    log?: Logger;
+    socketName?: string;
+    /** The CA behind AuthorityService (default: none, forced rotation refused). */
+    authority?: AuthorityAdmin;
+    /** What FederationService drives (default: none: its writes and Refresh answer UNAVAILABLE). */
+    federationControl?: FederationControl;
+  } = {},
 ): Promise<AdminTestServer> {
   const dir = mkdtempSync(join(tmpdir(), 'tessera-admin-'));
   const trustDomain = TrustDomain.parse(options.trustDomain ?? 'acme.test');
@@ -122,7 +145,10 @@ export async function startAdminTestServer(
     joinTokens: datastore.joinTokens,
     audit: datastore.audit,
     bundle: ca,
+    federation: datastore.federation,
+    ...(options.federationControl ? { federationControl: options.federationControl } : {}),
     ca,
+    authority: options.authority ?? NO_AUTHORITY,
     ping: () => datastore.ping(),
     version: '0.0.0-test',
     ...(options.log ? { log: options.log } : {}),

@@ -24,7 +24,7 @@ export interface OidcServer {
 }
 
 /** A free loopback port (the issuer URL must be known before the server starts). */
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   const srv = createServer();
   await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
   const port = (srv.address() as { port: number }).port;
@@ -32,15 +32,21 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-export async function startOidcServer(): Promise<OidcServer> {
+/**
+ * With `tls` (the server's `http.tls`), the HTTP listener is HTTPS and the issuer `https://127.0.0.1:<port>`: the
+ * certificate must hold the IP SAN 127.0.0.1.
+ */
+export async function startOidcServer(
+  options: { tls?: { certFile: string; keyFile: string } } = {},
+): Promise<OidcServer> {
   const dir = mkdtempSync(join(tmpdir(), 'tessera-oidc-'));
   const port = await freePort();
-  const issuer = `http://127.0.0.1:${port}`;
+  const issuer = `${options.tls ? 'https' : 'http'}://127.0.0.1:${port}`;
   const server = await startServerProcess(dir, {
     trustDomain: OIDC_TD,
     dataDir: './data',
     agentApi: { listen: '127.0.0.1:0' },
-    http: { listen: `127.0.0.1:${port}` },
+    http: { listen: `127.0.0.1:${port}`, ...(options.tls ? { tls: options.tls } : {}) },
     jwt: { issuer },
     nodeAttestors: { joinToken: { enabled: true } },
   });

@@ -33,8 +33,12 @@ export interface TesseraProcess {
 }
 
 /** Writes `config` (JSON, a YAML subset) to `<dir>/server.json` and starts the server with it. */
-export async function startServerProcess(dir: string, config: Record<string, unknown>): Promise<ServerProcess> {
-  const p = await startTesseraProcess('server', dir, config, 'Server ready');
+export async function startServerProcess(
+  dir: string,
+  config: Record<string, unknown>,
+  options: { env?: NodeJS.ProcessEnv } = {},
+): Promise<ServerProcess> {
+  const p = await startTesseraProcess('server', dir, config, 'Server ready', options);
   return {
     ...p,
     agentApi: String(p.ready['agentApi']),
@@ -44,18 +48,23 @@ export async function startServerProcess(dir: string, config: Record<string, unk
   };
 }
 
-/** Starts `tessera <noun> run --config <dir>/<noun>.json` and resolves once it logs `readyMsg`. */
+/**
+ * Starts `tessera <noun> run --config <dir>/<noun>.json` (environment: ours plus `options.env`) and resolves once it
+ * logs `readyMsg`.
+ */
 export async function startTesseraProcess(
   noun: 'server' | 'agent',
   dir: string,
   config: Record<string, unknown>,
   readyMsg: string,
+  options: { env?: NodeJS.ProcessEnv } = {},
 ): Promise<TesseraProcess> {
   const file = join(dir, `${noun}.json`);
   writeFileSync(file, JSON.stringify(config, null, 2));
   const proc = spawn(process.execPath, [CLI, noun, 'run', '--config', file], {
     cwd: dir,
     stdio: ['ignore', 'ignore', 'pipe'],
+    ...(options.env ? { env: { ...process.env, ...options.env } } : {}),
   });
   const logs: Record<string, unknown>[] = [];
   let buffered = '';

@@ -182,3 +182,28 @@ export function bundleOf(trustDomain: string, ...authorities: TestCert[]): X509B
     authorities.map((a) => a.der),
   );
 }
+
+/**
+ * A web PKI for TLS tests: a CA and a server certificate under it for `names` (default localhost and 127.0.0.1), with
+ * the PEM a server needs (`chainPem`: leaf then CA; `keyPem`: PKCS#8).
+ */
+export async function webCertificates(
+  names: { dns?: readonly string[]; ip?: readonly string[] } = { dns: ['localhost'], ip: ['127.0.0.1'] },
+): Promise<{ ca: TestCert; leaf: TestCert; chainPem: string; keyPem: string }> {
+  const ca = await mintCertificate({ subject: 'CN=Tessera Test Web CA', ca: true, keyUsage: CA_KU });
+  const leaf = await mintCertificate({
+    subject: 'CN=localhost',
+    issuer: ca,
+    ca: false,
+    keyUsage: KU.digitalSignature | KU.keyEncipherment,
+    extKeyUsage: ['1.3.6.1.5.5.7.3.1'],
+    extensions: [
+      new px.SubjectAlternativeNameExtension([
+        ...(names.dns ?? []).map((value) => ({ type: 'dns' as const, value })),
+        ...(names.ip ?? []).map((value) => ({ type: 'ip' as const, value })),
+      ]),
+    ],
+  });
+  const keyPem = leaf.key.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
+  return { ca, leaf, chainPem: leaf.pem + ca.pem, keyPem };
+}

@@ -15,7 +15,7 @@ import { parseServerConfig } from '../../src/server/config.js';
 import { SpiffeBundle } from '../../src/spiffe/bundle/index.js';
 import { findGo } from '../helpers/go.js';
 import { runCli, startServerProcess, type ServerProcess } from '../helpers/server-process.js';
-import { CA_KU, LEAF_KU, mintCertificate, type TestCert } from '../helpers/test-ca.js';
+import { webCertificates, type TestCert } from '../helpers/test-ca.js';
 
 const TD = 'example.org';
 const SERVER_ID = `spiffe://${TD}/tessera/server`;
@@ -100,23 +100,11 @@ beforeAll(async () => {
   mkdirSync(spiffeDir);
   mkdirSync(webDir);
 
-  webCa = await mintCertificate({ subject: 'CN=Test Web CA', ca: true, keyUsage: CA_KU });
-  const leaf = await mintCertificate({
-    subject: 'CN=localhost',
-    issuer: webCa,
-    ca: false,
-    keyUsage: LEAF_KU,
-    extKeyUsage: ['1.3.6.1.5.5.7.3.1'],
-    extensions: [
-      new px.SubjectAlternativeNameExtension([
-        { type: 'dns', value: 'localhost' },
-        { type: 'ip', value: '127.0.0.1' },
-      ]),
-    ],
-  });
+  const web = await webCertificates();
+  webCa = web.ca;
   writeFileSync(join(dir, 'web-ca.pem'), webCa.pem);
-  writeFileSync(join(webDir, 'web.crt'), leaf.pem + webCa.pem);
-  writeFileSync(join(webDir, 'web.key'), leaf.key.privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+  writeFileSync(join(webDir, 'web.crt'), web.chainPem);
+  writeFileSync(join(webDir, 'web.key'), web.keyPem, { mode: 0o600 });
 
   [spiffeServer, webServer] = await Promise.all([
     startServerProcess(spiffeDir, { ...baseConfig(), bundleEndpoint: { listen: '127.0.0.1:0', profile: 'https_spiffe' } }),

@@ -18,7 +18,7 @@ func mustEnv(t *testing.T, name string) string {
 	t.Helper()
 	v := os.Getenv(name)
 	if v == "" {
-		t.Fatalf("%s is not set (this test is run by test/integration/bundle-endpoint.test.ts)", name)
+		t.Fatalf("%s is not set (these tests are run by test/integration/{bundle-endpoint,federation}.test.ts)", name)
 	}
 	return v
 }

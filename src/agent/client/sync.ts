@@ -3,7 +3,7 @@ import type { TesseraError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
 import { SpiffeBundle } from '../../spiffe/bundle/index.js';
 import { TrustDomain } from '../../spiffe/id/index.js';
-import { Backoff, type BackoffOptions } from '../backoff.js';
+import { Backoff, type BackoffOptions } from '../../common/backoff.js';
 import type { AgentEntry, SyncState } from '../state.js';
 import type { ProtoEntry, SyncResponse } from './messages.js';
 import type { ServerClient } from './server-client.js';

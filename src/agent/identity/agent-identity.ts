@@ -9,7 +9,7 @@ import { BACKDATE_SECONDS, parseX509Svid, verifyX509Svid } from '../../spiffe/x5
 import { parseCertificate } from '../../spiffe/x509svid/certificate-info.js';
 import { splitDer } from '../../spiffe/x509svid/der-reader.js';
 import { encodePublicKey } from '../../spiffe/x509svid/public-key.js';
-import { Backoff, jittered, type BackoffOptions } from '../backoff.js';
+import { Backoff, jittered, type BackoffOptions } from '../../common/backoff.js';
 import type { AgentTlsIdentity } from '../client/credentials.js';
 import { derSetKey } from '../client/credentials.js';
 import type { RenewAgentResponse } from '../client/messages.js';

@@ -4,7 +4,7 @@ import { isTesseraError, unavailable } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
 import type { JwtBundle, SpiffeBundle } from '../../spiffe/bundle/index.js';
 import type { TrustDomain } from '../../spiffe/id/index.js';
-import type { BackoffOptions } from '../backoff.js';
+import type { BackoffOptions } from '../../common/backoff.js';
 import type { SignedSvid, SignRequest } from '../client/batch-signer.js';
 import type { AgentEntry, SyncState } from '../state.js';
 import type {

@@ -3,7 +3,7 @@ import { isTesseraError, permissionDenied, unavailable } from '../../common/erro
 import type { Logger } from '../../common/log.js';
 import type { JwtBundle, SpiffeBundle, X509Bundle } from '../../spiffe/bundle/index.js';
 import type { TrustDomain } from '../../spiffe/id/index.js';
-import { Backoff, jittered, type BackoffOptions } from '../backoff.js';
+import { Backoff, jittered, type BackoffOptions } from '../../common/backoff.js';
 import type { SignedSvid, SignRequest } from '../client/batch-signer.js';
 import type { AgentEntry } from '../state.js';
 import type { WorkloadJwtSvid, WorkloadSelector, WorkloadSession, WorkloadState, WorkloadX509Svid } from '../types.js';

@@ -1,11 +1,12 @@
 import * as http from 'node:http';
+import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../log.js';
 import type { Registry } from 'prom-client';
 
 /**
- * The plain-HTTP listener of the server and the agent: /healthz (live), /readyz, /metrics (Prometheus); GET and HEAD
- * only. What it consumes:
+ * The HTTP listener of the server and the agent: /healthz (live), /readyz, /metrics (Prometheus); GET and HEAD only.
+ * Plain HTTP, or HTTPS (TLS 1.2+) when `tls` is given. What it consumes:
  */
 export interface HttpServerConfig {
   readonly host: string;
@@ -16,6 +17,8 @@ export interface HttpServerConfig {
   readonly metrics: Registry;
   /** Extra GET/HEAD routes by exact path (e.g. the server's OIDC discovery and JWKS); the built-in ones win. */
   readonly routes?: Readonly<Record<string, HttpRoute>>;
+  /** PEM certificate chain (leaf first) and private key, already read by the caller: the listener is then HTTPS. */
+  readonly tls?: { readonly cert: string | Buffer; readonly key: string | Buffer };
 }
 
 /** What an extra route answers; `headers` may override the default `Cache-Control: no-store`. */
@@ -34,12 +37,16 @@ export interface RunningHttpServer {
 }
 
 export async function startHttpServer(config: HttpServerConfig): Promise<RunningHttpServer> {
-  const server = http.createServer((req, res) => {
+  const listener: http.RequestListener = (req, res) => {
     handle(config, req, res).catch((err) => {
       config.log.error({ err, path: req.url }, 'HTTP handler failed');
       if (!res.headersSent) send(res, 500, 'text/plain', 'internal error\n');
     });
-  });
+  };
+  // Mozilla "intermediate" like the bundle endpoint: TLS 1.2+ with Node's default (forward-secret, AEAD-first) ciphers.
+  const server = config.tls
+    ? https.createServer({ cert: config.tls.cert, key: config.tls.key, minVersion: 'TLSv1.2' }, listener)
+    : http.createServer(listener);
   server.keepAliveTimeout = 5_000;
   server.headersTimeout = 10_000;
   await new Promise<void>((resolve, reject) => {

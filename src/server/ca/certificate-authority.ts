@@ -8,6 +8,7 @@ import { SpiffeId, type TrustDomain } from '../../spiffe/id/index.js';
 import { mintJwtSvid, parseAndValidateJwtSvid } from '../../spiffe/jwtsvid/index.js';
 import { verifyX509Svid } from '../../spiffe/x509svid/index.js';
 import type { BundleStore, KeyRecord, KeyStore } from '../datastore/index.js';
+import { authorityInfo, describeRing } from './authorities.js';
 import { BundlePublisher } from './bundle-publisher.js';
 import { jwtKeyOps, type JwtKeyMaterial } from './jwt-key.js';
 import type { KeyFiles } from './key-files.js';
@@ -16,6 +17,9 @@ import type { CaKeyType, JwtKeyType } from './key-types.js';
 import { refreshHintSeconds } from './schedule.js';
 import { ServerSvidKeeper, type ServerSvid } from './server-svid.js';
 import type {
+  AuthorityAdmin,
+  AuthorityInfo,
+  AuthorityKind,
   BundleSource,
   CaHealth,
   IssuedJwtSvid,
@@ -42,7 +46,12 @@ export interface CertificateAuthorityInit {
   readonly files: KeyFiles;
   readonly clock: Clock;
   readonly log: Logger;
-  readonly ca: { readonly keyType: CaKeyType; readonly ttlSeconds: number };
+  readonly ca: {
+    readonly keyType: CaKeyType;
+    readonly ttlSeconds: number;
+    /** Overrides the derived `spiffe_refresh_hint` (schedule.ts refreshHintSeconds). */
+    readonly refreshHintSeconds?: number | undefined;
+  };
   readonly jwt: { readonly keyType: JwtKeyType; readonly keyTtlSeconds: number; readonly issuer?: string | undefined };
   readonly upstreamAuthority?: UpstreamAuthorityConfig | undefined;
   readonly upstream?: UpstreamAuthority | undefined;
@@ -53,10 +62,11 @@ export interface CertificateAuthorityInit {
  * The trust domain's certificate authority: X.509 CA keys and JWT keys with two-phase rotation (schedule.ts), the
  * trust bundle (bundle-publisher.ts) and the server's own SVID (server-svid.ts). Signing is synchronous on in-memory
  * keys (X.509) or one async JOSE call (JWT); everything that touches the datastore or the disk happens in {@link tick},
- * which the timer of {@link start} calls and tests call directly after moving a fake clock.
+ * which the timer of {@link start} calls and tests call directly after moving a fake clock. The operator's forced
+ * rotation ({@link prepareNow}, {@link activateNow}) runs in the same queue and ends with the same step.
  */
 export class CertificateAuthority
-  implements X509SvidIssuer, JwtSvidIssuer, BundleSource, ServerIdentitySource, CaHealth
+  implements X509SvidIssuer, JwtSvidIssuer, BundleSource, ServerIdentitySource, CaHealth, AuthorityAdmin
 {
   readonly trustDomain: TrustDomain;
   readonly #clock: Clock;
@@ -94,7 +104,7 @@ export class CertificateAuthority
       }),
     });
     this.#jwt = new KeyRing({ ...ring, ops: jwtKeyOps(init.jwt) });
-    const hint = refreshHintSeconds(init.ca.ttlSeconds, init.jwt.keyTtlSeconds);
+    const hint = init.ca.refreshHintSeconds ?? refreshHintSeconds(init.ca.ttlSeconds, init.jwt.keyTtlSeconds);
     this.#minPublishMs = hint * 1000;
     this.#publisher = new BundlePublisher({
       trustDomain: init.trustDomain,
@@ -217,6 +227,49 @@ export class CertificateAuthority
     return new Date(active.lifetime.notAfterMs);
   }
 
+  // --- AuthorityAdmin ---
+
+  listAuthorities(): AuthorityInfo[] {
+    return [
+      ...describeRing('x509', this.#x509, this.#minPublishMs),
+      ...describeRing('jwt', this.#jwt, this.#minPublishMs),
+    ];
+  }
+
+  prepareNow(kind: AuthorityKind): Promise<AuthorityInfo> {
+    return this.#enqueue(async () => {
+      const ring = this.#ring(kind);
+      const record = await ring.prepareNow(this.#clock.now().getTime());
+      await this.#step(); // publishes it: bundle sequence + 1, bundle listeners notified
+      const described = describeRing(kind, ring, this.#minPublishMs).find((a) => a.keyId === record.id);
+      return described ?? authorityInfo(kind, record);
+    });
+  }
+
+  activateNow(kind: AuthorityKind): Promise<{ activated: AuthorityInfo; retired?: AuthorityInfo }> {
+    return this.#enqueue(async () => {
+      const nowMs = this.#clock.now().getTime();
+      const { activated, retired } = await this.#ring(kind).activateNow(nowMs, this.#minPublishMs);
+      // The rest is what a scheduled activation does: bundle sync, server SVID reissued (its CA changed), listeners.
+      await this.#step();
+      return {
+        activated: authorityInfo(kind, activated, 'active'),
+        ...(retired ? { retired: authorityInfo(kind, retired, 'retired') } : {}),
+      };
+    });
+  }
+
+  /** The bundle's `spiffe_refresh_hint`, also the minimum time a prepared key is published before it is activated. */
+  get refreshHintSeconds(): number {
+    return this.#minPublishMs / 1000;
+  }
+
+  #ring(kind: AuthorityKind): KeyRing<X509CaMaterial> | KeyRing<JwtKeyMaterial> {
+    if (kind === 'x509') return this.#x509;
+    if (kind === 'jwt') return this.#jwt;
+    throw new TypeError(`unknown authority kind ${JSON.stringify(kind)}`);
+  }
+
   // --- Rotation ---
 
   /**
@@ -224,7 +277,12 @@ export class CertificateAuthority
    * keys, renew the server SVID when due; then notify listeners (bundle first, then server SVID). Steps never overlap.
    */
   tick(): Promise<void> {
-    const run = this.#queue.then(() => this.#step());
+    return this.#enqueue(() => this.#step());
+  }
+
+  /** Runs `fn` after every earlier step (timer, tick, operator), never overlapping one. */
+  #enqueue<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(fn);
     this.#queue = run.then(
       () => undefined,
       () => undefined,
@@ -254,6 +312,8 @@ export class CertificateAuthority
     const x509 = await this.#x509.rotate(nowMs, published, this.#minPublishMs);
     await this.#jwt.rotate(nowMs, published, this.#minPublishMs);
     const bundleChanged = await this.#publisher.sync(nowMs, this.#upstream?.roots ?? []);
+    this.#x509.notePublished(nowMs, published);
+    this.#jwt.notePublished(nowMs, published);
     try {
       await this.#x509.purge(nowMs);
       await this.#jwt.purge(nowMs);

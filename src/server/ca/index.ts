@@ -1,4 +1,7 @@
 export type {
+  AuthorityAdmin,
+  AuthorityInfo,
+  AuthorityKind,
   BundleSource,
   CaHealth,
   IssuedJwtSvid,

@@ -6,6 +6,12 @@ import type { KeyFiles } from './key-files.js';
 import type { KeyKindOps, OwnKey } from './key-ring-types.js';
 import { activateAtMs, bundleExpiryMs, prepareAtMs } from './schedule.js';
 
+/** A forced activation (see {@link KeyRing.activateNow}): the key now active and the one it retired. */
+export interface ActivationResult {
+  readonly activated: KeyRecord;
+  readonly retired: KeyRecord | undefined;
+}
+
 export interface RotationResult {
   /** A key was created, activated, retired or deleted. */
   readonly changed: boolean;
@@ -31,6 +37,13 @@ export class KeyRing<M> {
   readonly #o: KeyRingOptions<M>;
   #active: OwnKey<M> | undefined;
   #prepared: OwnKey<M> | undefined;
+  /**
+   * When the prepared key was first seen in the published bundle (ms). Keys prepared by this process: the step that
+   * saw it after the bundle sync. Keys loaded at start: their start time (they were published in the step that
+   * created them), still counted only once {@link notePublished} sees them published.
+   */
+  #preparedPublishedAtMs: number | undefined;
+  #preparedSeen = false;
   #retired: KeyRecord[] = [];
 
   constructor(o: KeyRingOptions<M>) {
@@ -43,6 +56,16 @@ export class KeyRing<M> {
 
   get prepared(): OwnKey<M> | undefined {
     return this.#prepared;
+  }
+
+  /** When the prepared key was first seen published (ms), or undefined while it is not (or there is none). */
+  get preparedPublishedAtMs(): number | undefined {
+    return this.#prepared && this.#preparedSeen ? this.#preparedPublishedAtMs : undefined;
+  }
+
+  /** Retired records still kept (in the bundle until notAfter + grace), oldest first. */
+  get retired(): readonly KeyRecord[] {
+    return this.#retired;
   }
 
   /**
@@ -58,7 +81,8 @@ export class KeyRing<M> {
     this.#active = active && (await this.#loadKey(active));
     // Only one prepared key is ever kept; older ones (a torn rotation) are retired.
     const newest = prepared.pop();
-    this.#prepared = newest && (await this.#loadKey(newest));
+    this.#setPrepared(newest && (await this.#loadKey(newest)));
+    if (this.#prepared) this.#preparedPublishedAtMs = this.#prepared.lifetime.startMs;
     if (prepared.length > 0) await this.#retire(prepared);
   }
 
@@ -77,7 +101,7 @@ export class KeyRing<M> {
     if (this.#prepared && nowMs >= this.#prepared.lifetime.notAfterMs) {
       log.warn({ keyId: this.#prepared.record.id }, `Prepared ${ops.label} key expired before activation`);
       await this.#retire([this.#prepared.record]);
-      this.#prepared = undefined;
+      this.#setPrepared(undefined);
       changed = true;
     }
     if (this.#active && nowMs >= this.#active.lifetime.notAfterMs) {
@@ -99,7 +123,7 @@ export class KeyRing<M> {
       }
     } else if (
       nowMs >= activateAtMs(active) &&
-      nowMs >= this.#prepared.lifetime.startMs + minPublishMs &&
+      this.#publishedLongEnough(nowMs, minPublishMs) &&
       published(this.#prepared.record)
     ) {
       await this.#activatePrepared();
@@ -127,8 +151,73 @@ export class KeyRing<M> {
     const active = this.#active.lifetime;
     due.push(active.notAfterMs);
     if (!this.#prepared) due.push(prepareAtMs(active));
-    else due.push(Math.max(activateAtMs(active), this.#prepared.lifetime.startMs + minPublishMs));
+    else due.push(Math.max(activateAtMs(active), (this.preparedPublishedAtMs ?? nowMs) + minPublishMs));
     return Math.min(...due);
+  }
+
+  /** Called after every bundle sync: records when the prepared key first appears in the published bundle. */
+  notePublished(nowMs: number, published: (record: KeyRecord) => boolean): void {
+    if (!this.#prepared || this.#preparedSeen || !published(this.#prepared.record)) return;
+    this.#preparedSeen = true;
+    this.#preparedPublishedAtMs ??= nowMs;
+  }
+
+  /**
+   * Operator-forced preparation: creates the next key now (FAILED_PRECONDITION when one is already prepared). It is
+   * published by the bundle sync that follows, like a scheduled one.
+   */
+  async prepareNow(nowMs: number): Promise<KeyRecord> {
+    const { label } = this.#o.ops;
+    if (this.#prepared) {
+      const id = JSON.stringify(this.#prepared.record.id);
+      throw failedPrecondition(`${label} key ${id} is already prepared; activate it before preparing another`);
+    }
+    await this.#create(new Date(nowMs), 'prepared');
+    return this.#prepared!.record;
+  }
+
+  /**
+   * Operator-forced activation of the prepared key, ahead of its 5/6 schedule. FAILED_PRECONDITION when none is
+   * prepared, or when it has not been in the published bundle for `minPublishMs` (one refresh hint) yet: relying
+   * parties that poll the bundle at the refresh hint might not hold it, and would refuse what it signs.
+   */
+  async activateNow(nowMs: number, minPublishMs: number): Promise<ActivationResult> {
+    const { label } = this.#o.ops;
+    const prepared = this.#prepared;
+    if (!prepared) throw failedPrecondition(`no ${label} key is prepared; prepare one first`);
+    const id = JSON.stringify(prepared.record.id);
+    if (nowMs >= prepared.lifetime.notAfterMs) throw failedPrecondition(`prepared ${label} key ${id} has expired`);
+    const hintSeconds = Math.ceil(minPublishMs / 1000);
+    const publishedAt = this.preparedPublishedAtMs;
+    if (publishedAt === undefined) {
+      throw failedPrecondition(
+        `prepared ${label} key ${id} is not in the published bundle yet; it can be activated one refresh hint ` +
+          `(${hintSeconds} s) after it is, so relying parties polling at the refresh hint hold it before it signs`,
+      );
+    }
+    if (!this.#publishedLongEnough(nowMs, minPublishMs)) {
+      const remaining = Math.ceil((publishedAt + minPublishMs - nowMs) / 1000);
+      throw failedPrecondition(
+        `prepared ${label} key ${id} can be activated in ${remaining} s: it must have been in the published bundle ` +
+          `for one refresh hint (${hintSeconds} s), because relying parties polling at the refresh hint may not hold ` +
+          'it yet',
+      );
+    }
+    const previous = this.#active?.record;
+    await this.#activatePrepared();
+    const retired = previous && this.#retired.find((r) => r.id === previous.id);
+    return { activated: this.#active!.record, retired };
+  }
+
+  #publishedLongEnough(nowMs: number, minPublishMs: number): boolean {
+    const publishedAt = this.preparedPublishedAtMs;
+    return publishedAt !== undefined && nowMs >= publishedAt + minPublishMs;
+  }
+
+  #setPrepared(key: OwnKey<M> | undefined): void {
+    this.#prepared = key;
+    this.#preparedPublishedAtMs = undefined;
+    this.#preparedSeen = false;
   }
 
   async #create(now: Date, state: 'prepared' | 'active'): Promise<void> {
@@ -152,7 +241,7 @@ export class KeyRing<M> {
     }
     const key: OwnKey<M> = { record, lifetime: ops.lifetime(record), material: created.material };
     if (state === 'active') this.#active = key;
-    else this.#prepared = key;
+    else this.#setPrepared(key);
     log.info(
       { keyId: record.id, file: privateKeyFile, notAfter: new Date(key.lifetime.notAfterMs).toISOString() },
       state === 'active' ? `Created ${ops.label} key as active` : `Prepared ${ops.label} key`,
@@ -166,7 +255,7 @@ export class KeyRing<M> {
     if (previous) changes.push({ id: previous.record.id, state: 'retired' });
     const updated = await this.#o.keys.setState(changes);
     this.#active = { ...next, record: updated[0]! };
-    this.#prepared = undefined;
+    this.#setPrepared(undefined);
     if (previous) await this.#afterRetired(updated[1]!);
     this.#o.log.info(
       { keyId: next.record.id, retiredKeyId: previous?.record.id },

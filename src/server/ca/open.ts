@@ -5,6 +5,7 @@ import type { BundleStore, KeyStore } from '../datastore/index.js';
 import { CertificateAuthority } from './certificate-authority.js';
 import { KeyFiles } from './key-files.js';
 import type { CaKeyType, JwtKeyType } from './key-types.js';
+import { MAX_REFRESH_HINT_SECONDS } from './schedule.js';
 import { loadUpstreamAuthority, type UpstreamAuthorityConfig } from './upstream.js';
 
 export interface CertificateAuthorityOptions {
@@ -17,7 +18,12 @@ export interface CertificateAuthorityOptions {
   readonly bundles: BundleStore;
   readonly clock: Clock;
   readonly log: Logger;
-  readonly ca: { readonly keyType: CaKeyType; readonly ttlSeconds: number };
+  /** `refreshHintSeconds` (1..3600) overrides the hint derived from the key lifetimes (schedule.ts). */
+  readonly ca: {
+    readonly keyType: CaKeyType;
+    readonly ttlSeconds: number;
+    readonly refreshHintSeconds?: number | undefined;
+  };
   readonly jwt: { readonly keyType: JwtKeyType; readonly keyTtlSeconds: number; readonly issuer?: string | undefined };
   readonly upstreamAuthority?: UpstreamAuthorityConfig | undefined;
   /** TTL of the server's own SVID (capped by the CA). Default 3600. */
@@ -39,6 +45,10 @@ export async function openCertificateAuthority(o: CertificateAuthorityOptions): 
   nonEmpty(o.serverId, 'serverId');
   positive(o.ca?.ttlSeconds, 'ca.ttlSeconds');
   positive(o.jwt?.keyTtlSeconds, 'jwt.keyTtlSeconds');
+  const hint = o.ca.refreshHintSeconds;
+  if (hint !== undefined && (!Number.isSafeInteger(hint) || hint < 1 || hint > MAX_REFRESH_HINT_SECONDS)) {
+    throw new TypeError(`ca.refreshHintSeconds must be an integer from 1 to ${MAX_REFRESH_HINT_SECONDS}`);
+  }
   const serverSvidTtlSeconds = o.serverSvidTtlSeconds ?? DEFAULT_SERVER_SVID_TTL_SECONDS;
   positive(serverSvidTtlSeconds, 'serverSvidTtlSeconds');
 

@@ -46,7 +46,8 @@ export function bundleExpiryMs(notAfterMs: number): number {
 /**
  * `spiffe_refresh_hint`: a tenth of the shorter of the CA and JWT key lifetimes, clamped to [60 s, 1 h]. A tenth keeps
  * the publication lead (1/3 of a lifetime) at ≥ 3.3 hints; the floor spares the bundle endpoint, the ceiling keeps
- * federated peers reasonably fresh.
+ * federated peers reasonably fresh. The server config `ca.refreshHintSeconds` (1..3600) replaces this value outright
+ * (tests, fast-moving federations); the CA then also waits only that long before activating a published key.
  */
 export function refreshHintSeconds(caTtlSeconds: number, jwtKeyTtlSeconds: number): number {
   const tenth = Math.floor(Math.min(caTtlSeconds, jwtKeyTtlSeconds) / 10);

@@ -62,3 +62,38 @@ export interface CaHealth {
   /** notAfter of the active X.509 CA certificate. */
   activeCaNotAfter(): Date;
 }
+
+/** `x509`: the X.509 CA keys; `jwt`: the JWT-SVID signing keys. */
+export type AuthorityKind = 'x509' | 'jwt';
+
+/** One of this server's signing keys as the operator sees it (never any key material). */
+export interface AuthorityInfo {
+  readonly kind: AuthorityKind;
+  /** The KeyStore id; for JWT keys the `kid`. */
+  readonly keyId: string;
+  readonly state: 'prepared' | 'active' | 'retired';
+  readonly notAfter: Date;
+  readonly createdAt: Date;
+  /** Prepared keys: when it was first seen in the published bundle (undefined while it is not). */
+  readonly publishedAt?: Date;
+  /** Prepared keys: the earliest time `activateNow` accepts it (one refresh hint after publication). */
+  readonly activatableAt?: Date;
+}
+
+/**
+ * Operator-forced rotation (SPIRE's `localauthority … prepare|activate`), for the admin API. Both run in the CA's
+ * step queue, never interleaved with the timer's rotation; errors are TesseraError FAILED_PRECONDITION.
+ */
+export interface AuthorityAdmin {
+  /** The bundle's refresh hint: how long a prepared key must have been published before it may be activated. */
+  readonly refreshHintSeconds: number;
+  /** This server's keys of both kinds: prepared, active and retired (kept in the bundle until notAfter + grace). */
+  listAuthorities(): AuthorityInfo[];
+  /** Creates and publishes the next key of `kind` now (bundle sequence + 1, bundle listeners notified). */
+  prepareNow(kind: AuthorityKind): Promise<AuthorityInfo>;
+  /**
+   * Activates the prepared key of `kind`, once it has been published for one refresh hint; the old key is retired but
+   * stays in the bundle until notAfter + grace.
+   */
+  activateNow(kind: AuthorityKind): Promise<{ activated: AuthorityInfo; retired?: AuthorityInfo }>;
+}

@@ -3,7 +3,11 @@ export interface BundleRecord {
   readonly trustDomain: string;
   /** The SPIFFE bundle document (JSON text), stored as given. */
   readonly document: string;
-  /** spiffe_sequence; never goes down for a trust domain. */
+  /**
+   * Never goes down for a trust domain. For our own trust domain it is the bundle's spiffe_sequence; for a federated
+   * one it is a change counter of this datastore (peers need not publish a sequence; their rollback is judged on the
+   * documents' spiffe_sequence).
+   */
   readonly sequence: number;
   /** Unix seconds of the last put. */
   readonly updatedAt: number;

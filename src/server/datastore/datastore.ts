@@ -2,6 +2,7 @@ import type { AgentStore } from './agents.js';
 import type { AuditStore } from './audit.js';
 import type { BundleStore } from './bundles.js';
 import type { EntryStore } from './entries.js';
+import type { FederationStore } from './federation.js';
 import type { JoinTokenStore } from './join-tokens.js';
 import type { KeyStore } from './keys.js';
 
@@ -17,6 +18,7 @@ export interface Datastore {
   readonly keys: KeyStore;
   readonly bundles: BundleStore;
   readonly audit: AuditStore;
+  readonly federation: FederationStore;
   /** Resolves if the database answers a trivial query (readiness); UNAVAILABLE otherwise. */
   ping(): Promise<void>;
   /** Idempotent. Calls after close fail with UNAVAILABLE. */

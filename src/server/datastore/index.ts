@@ -14,6 +14,7 @@ export type { AgentAttestation, AgentRecord, AgentStore } from './agents.js';
 export type { JoinTokenConsumeResult, JoinTokenRecord, JoinTokenStore } from './join-tokens.js';
 export type { KeyKind, KeyRecord, KeyState, KeyStateChange, KeyStore, NewKeyRecord } from './keys.js';
 export type { BundleRecord, BundleStore } from './bundles.js';
+export type { FederationStore } from './federation.js';
 export {
   AUDIT_DEFAULT_LIMIT,
   AUDIT_MAX_LIMIT,

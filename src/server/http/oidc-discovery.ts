@@ -27,7 +27,8 @@ const ALG_OF_KEY_TYPE: Record<JwtKeyType, string> = { 'ec-p256': 'ES256', 'ec-p3
  * only once it has been in the published bundle for at least one refresh hint (src/server/ca/schedule.ts). A relying
  * party that honours max-age fetches /keys at most max-age after any publication, so it holds the new key before it
  * signs whenever max-age < refresh hint. Half the hint leaves the other half for clock skew, fetch latency and
- * intermediary caches; the hint's 60 s floor makes this ≥ 30 s. (Relying parties that refetch on an unknown `kid`,
+ * intermediary caches; the derived hint's 60 s floor makes this ≥ 30 s (a configured `ca.refreshHintSeconds` may go
+ * lower, to 1 s). (Relying parties that refetch on an unknown `kid`,
  * such as jose's remote JWKS, recover even without this.)
  */
 export function jwksMaxAgeSeconds(refreshHintSeconds: number | undefined): number {

@@ -21,6 +21,7 @@ import type {
   EntryInput,
   NewKeyRecord,
 } from '../../../src/server/datastore/index.js';
+import type { FederationRelationshipInput } from '../../../src/server/federation/types.js';
 
 export interface ChildOpener {
   /** URL or absolute path of the module to import in the child. */
@@ -654,6 +655,174 @@ export function runDatastoreContract(name: string, open: Open, options: Datastor
       });
     });
 
+    describe('federation', () => {
+      const web = (td: string): FederationRelationshipInput => ({
+        trustDomain: td,
+        bundleEndpointUrl: `https://${td}/bundle`,
+        profile: 'https_web',
+      });
+      const spiffe = (td: string): FederationRelationshipInput => ({
+        trustDomain: td,
+        bundleEndpointUrl: `https://bundles.${td}:8443/b?x=1`,
+        profile: 'https_spiffe',
+        endpointSpiffeId: `spiffe://${td}/tessera/server`,
+      });
+      const doc = (n: number) => JSON.stringify({ keys: [], spiffe_sequence: n });
+
+      it('creates, gets, lists, updates and deletes by trust domain', async () => {
+        const td = `${uniq()}.test`;
+        const created = await ds.federation.create(web(td));
+        expect(created).toEqual({ ...web(td), createdAt: expect.any(Number), updatedAt: created.createdAt });
+        expect(created).not.toHaveProperty('endpointSpiffeId');
+        expect(await ds.federation.get(td)).toEqual(created);
+        expect((await ds.federation.list()).filter((r) => r.trustDomain === td)).toEqual([created]);
+
+        const updated = await ds.federation.update(spiffe(td));
+        expect(updated).toEqual({ ...spiffe(td), createdAt: created.createdAt, updatedAt: expect.any(Number) });
+        expect(updated.updatedAt).toBeGreaterThanOrEqual(created.updatedAt);
+        expect(await ds.federation.get(td)).toEqual(updated);
+        // and back: the endpoint ID goes away with the https_spiffe profile
+        expect(await ds.federation.update(web(td))).not.toHaveProperty('endpointSpiffeId');
+
+        expect(await ds.federation.delete(td)).toMatchObject(web(td));
+        expect(await ds.federation.get(td)).toBeNull();
+        expect((await ds.federation.list()).some((r) => r.trustDomain === td)).toBe(false);
+      });
+
+      it('refuses a second relationship for a trust domain with ALREADY_EXISTS and keeps the first', async () => {
+        const td = `${uniq()}.test`;
+        const first = await ds.federation.create(web(td), { document: doc(1), sequence: 1 });
+        await expectCode(ds.federation.create(spiffe(td), { document: doc(9), sequence: 9 }), 'ALREADY_EXISTS');
+        expect(await ds.federation.get(td)).toEqual(first);
+        expect((await ds.federation.bundle(td))?.document).toBe(doc(1));
+      });
+
+      it('answers NOT_FOUND for update and delete of an unknown trust domain, null for get', async () => {
+        const td = `${uniq()}.test`;
+        await expectCode(ds.federation.update(web(td)), 'NOT_FOUND');
+        await expectCode(ds.federation.update(web(td), { document: doc(1), sequence: 1 }), 'NOT_FOUND');
+        expect(await ds.federation.bundle(td)).toBeNull();
+        await expectCode(ds.federation.delete(td), 'NOT_FOUND');
+        expect(await ds.federation.get(td)).toBeNull();
+      });
+
+      it('writes the bundle with the relationship, readable through BundleStore too', async () => {
+        const td = `${uniq()}.test`;
+        expect(await ds.federation.bundle(td)).toBeNull();
+        await ds.federation.create(spiffe(td), { document: doc(4), sequence: 4 });
+        const stored = await ds.federation.bundle(td);
+        expect(stored).toMatchObject({ trustDomain: td, document: doc(4), sequence: 4 });
+        expect(await ds.bundles.get(td)).toEqual(stored);
+        // without a bundle, the stored one stays
+        await ds.federation.update(web(td));
+        expect(await ds.bundles.get(td)).toEqual(stored);
+      });
+
+      it('lets an operator bundle replace a stored one of any sequence, higher included', async () => {
+        const td = `${uniq()}.test`;
+        await ds.bundles.put(td, doc(50), 50);
+        await ds.federation.create(web(td), { document: doc(0), sequence: 0 });
+        expect(await ds.bundles.get(td)).toMatchObject({ document: doc(0), sequence: 0 });
+        await ds.bundles.put(td, doc(70), 70);
+        await ds.federation.update(web(td), { document: doc(3), sequence: 3 });
+        expect(await ds.bundles.get(td)).toMatchObject({ document: doc(3), sequence: 3 });
+        // the refresher's puts still never go below what is stored
+        await expectCode(ds.bundles.put(td, doc(2), 2), 'FAILED_PRECONDITION');
+      });
+
+      it('deletes the stored bundle with the relationship, and only that one', async () => {
+        const td = `${uniq()}.test`;
+        const other = `${uniq()}.test`;
+        await ds.federation.create(web(td), { document: doc(1), sequence: 1 });
+        await ds.bundles.put(`${td}.other`, doc(1), 1);
+        await ds.federation.create(web(other), { document: doc(2), sequence: 2 });
+        await ds.federation.delete(td);
+        expect(await ds.bundles.get(td)).toBeNull();
+        expect(await ds.federation.bundle(td)).toBeNull();
+        expect(await ds.bundles.get(`${td}.other`)).not.toBeNull();
+        expect(await ds.federation.bundle(other)).toMatchObject({ sequence: 2 });
+        // a relationship without a stored bundle deletes too
+        const bare = `${uniq()}.test`;
+        await ds.federation.create(web(bare));
+        await ds.federation.delete(bare);
+        expect(await ds.federation.get(bare)).toBeNull();
+      });
+
+      it('refuses an endpoint ID that does not match the profile with INVALID_ARGUMENT and writes nothing', async () => {
+        const td = `${uniq()}.test`;
+        const bad: FederationRelationshipInput[] = [
+          { ...web(td), endpointSpiffeId: `spiffe://${td}/x` },
+          { ...web(td), endpointSpiffeId: '' },
+          { trustDomain: td, bundleEndpointUrl: `https://${td}/`, profile: 'https_spiffe' },
+          { ...spiffe(td), endpointSpiffeId: '' },
+          { ...web(td), profile: 'https_mtls' as never },
+        ];
+        for (const rel of bad) {
+          await expectCode(ds.federation.create(rel, { document: doc(1), sequence: 1 }), 'INVALID_ARGUMENT');
+        }
+        expect(await ds.federation.get(td)).toBeNull();
+        expect(await ds.bundles.get(td)).toBeNull();
+
+        await ds.federation.create(web(td), { document: doc(1), sequence: 1 });
+        for (const rel of bad) {
+          await expectCode(ds.federation.update(rel, { document: doc(2), sequence: 2 }), 'INVALID_ARGUMENT');
+        }
+        expect(await ds.federation.get(td)).toMatchObject(web(td));
+        expect(await ds.bundles.get(td)).toMatchObject({ document: doc(1), sequence: 1 });
+      });
+
+      it('writes neither the relationship nor the bundle when the bundle is refused', async () => {
+        const td = `${uniq()}.test`;
+        await expectCode(ds.federation.create(web(td), { document: doc(1), sequence: -1 }), 'INVALID_ARGUMENT');
+        expect(await ds.federation.get(td)).toBeNull();
+        expect(await ds.bundles.get(td)).toBeNull();
+        await ds.federation.create(web(td));
+        await expectCode(ds.federation.update(spiffe(td), { document: doc(1), sequence: 1.5 }), 'INVALID_ARGUMENT');
+        expect(await ds.federation.get(td)).toMatchObject(web(td));
+        expect(await ds.bundles.get(td)).toBeNull();
+      });
+
+      it('accepts every valid shape: both profiles, ports, paths, queries, foreign endpoint IDs, large sequences', async () => {
+        const td = `${uniq()}_x-y.example.test`;
+        const rels: FederationRelationshipInput[] = [
+          { trustDomain: td, bundleEndpointUrl: 'https://[::1]:8443/', profile: 'https_web' },
+          {
+            trustDomain: td,
+            bundleEndpointUrl: 'https://bundles.example.test/a/b?trust_domain=x&y=%20',
+            profile: 'https_spiffe',
+            // an endpoint served by a third trust domain
+            endpointSpiffeId: 'spiffe://c.test/bundle/endpoint',
+          },
+        ];
+        const sequence = Number.MAX_SAFE_INTEGER;
+        const created = await ds.federation.create(rels[0]!, { document: doc(1), sequence });
+        expect(created).toMatchObject(rels[0]!);
+        expect(await ds.federation.update(rels[1]!)).toMatchObject(rels[1]!);
+        expect((await ds.federation.bundle(td))?.sequence).toBe(sequence);
+      });
+
+      it('lists in trust domain order', async () => {
+        for (const td of [`z${uniq()}.test`, `a${uniq()}.test`, `m${uniq()}.test`]) await ds.federation.create(web(td));
+        const list = (await ds.federation.list()).map((r) => r.trustDomain);
+        expect(list).toEqual([...list].sort());
+      });
+
+      it('keeps relationships and their bundles across connections', async () => {
+        const td = `${uniq()}.test`;
+        const other = await open();
+        try {
+          const created = await other.federation.create(spiffe(td), { document: doc(8), sequence: 8 });
+          expect(await ds.federation.get(td)).toEqual(created);
+          expect((await ds.federation.bundle(td))?.sequence).toBe(8);
+          await ds.federation.delete(td);
+          expect(await other.federation.get(td)).toBeNull();
+          expect(await other.bundles.get(td)).toBeNull();
+        } finally {
+          await other.close();
+        }
+      });
+    });
+
     describe('audit', () => {
       it('appends events with increasing ids and reads them back in id order', async () => {
         const instanceId = uniq();
@@ -771,6 +940,7 @@ export function runDatastoreContract(name: string, open: Open, options: Datastor
         await expectCode(conn.entries.get(randomUUID()), 'UNAVAILABLE');
         await expectCode(conn.entries.create(entryInput()), 'UNAVAILABLE');
         await expectCode(conn.audit.list(), 'UNAVAILABLE');
+        await expectCode(conn.federation.list(), 'UNAVAILABLE');
       });
     });
   });

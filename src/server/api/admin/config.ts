@@ -1,9 +1,17 @@
 import { systemClock, type Clock } from '../../../common/clock.js';
 import { silentLogger, type Logger } from '../../../common/log.js';
 import { SpiffeId, type TrustDomain } from '../../../spiffe/id/index.js';
-import type { BundleSource, CaHealth } from '../../ca/types.js';
-import type { AgentStore, AuditEventInput, AuditStore, EntryStore, JoinTokenStore } from '../../datastore/index.js';
+import type { AuthorityAdmin, BundleSource, CaHealth } from '../../ca/types.js';
+import type {
+  AgentStore,
+  AuditEventInput,
+  AuditStore,
+  EntryStore,
+  FederationStore,
+  JoinTokenStore,
+} from '../../datastore/index.js';
 import type { EntryPolicy, EntryValidationContext } from '../../entries/validate.js';
+import type { FederationControl } from '../../federation/types.js';
 
 /** Join token lifetimes: `ttl_seconds` 0 means `defaultSeconds`; 1..`maxSeconds` otherwise. */
 export interface JoinTokenTtlPolicy {
@@ -15,7 +23,8 @@ export const DEFAULT_JOIN_TOKEN_TTL: JoinTokenTtlPolicy = { defaultSeconds: 600,
 
 /**
  * What the admin API consumes: each capability as narrow as the handlers use it, so tests and other datastores can
- * stand in. The server's wiring passes the Datastore's stores, the CA's BundleSource and CaHealth, and its policy.
+ * stand in. The server's wiring passes the Datastore's stores, the CA's BundleSource, CaHealth and AuthorityAdmin, and
+ * its policy.
  */
 export interface AdminServicesConfig {
   readonly trustDomain: TrustDomain;
@@ -26,7 +35,15 @@ export interface AdminServicesConfig {
   readonly joinTokens: Pick<JoinTokenStore, 'create'>;
   readonly audit: Pick<AuditStore, 'append' | 'appendMany' | 'list'>;
   readonly bundle: Pick<BundleSource, 'currentBundle'>;
+  readonly federation: Pick<FederationStore, 'create' | 'update' | 'get' | 'list' | 'delete' | 'bundle'>;
+  /**
+   * The server's federation refresher. While absent, FederationService reads (Get, List) still answer, without
+   * refresh status, and every call that needs the refresher (writes, Refresh) is UNAVAILABLE.
+   */
+  readonly federationControl?: FederationControl;
   readonly ca: CaHealth;
+  /** This server's signing keys and their forced rotation (AuthorityService): the CA. */
+  readonly authority: AuthorityAdmin;
   /** Resolves when the datastore answers (Datastore.ping). */
   readonly ping: () => Promise<void>;
   /** Reported by HealthService.Check. */

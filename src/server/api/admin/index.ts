@@ -2,9 +2,11 @@ import type * as grpc from '@grpc/grpc-js';
 import { loadService } from '../../../common/grpc/protos.js';
 import { agentAdminService } from './agent-service.js';
 import { auditService } from './audit-service.js';
+import { authorityService } from './authority-service.js';
 import { bundleService } from './bundle-service.js';
 import { adminContext, type AdminServicesConfig } from './config.js';
 import { entryService } from './entry-service.js';
+import { federationService } from './federation-service.js';
 import { healthService } from './health-service.js';
 import { tokenService } from './token-service.js';
 import { Serializer } from './unary.js';
@@ -16,9 +18,9 @@ export { MAX_BATCH_ENTRIES } from './entry-service.js';
 const ADMIN = 'tessera/admin/v1/';
 
 /**
- * Adds the operator API (proto/tessera/admin/v1: Entry, AgentAdmin, Token, Bundle, Audit and Health services) to
- * `server`. The server is meant to listen only on the admin Unix socket ({@link listenAdminSocket}): file permissions
- * are the access control. Every handler validates its request and maps failures through toStatus.
+ * Adds the operator API (proto/tessera/admin/v1: Entry, AgentAdmin, Token, Bundle, Audit, Health and Authority
+ * services) to `server`. The server is meant to listen only on the admin Unix socket ({@link listenAdminSocket}): file
+ * permissions are the access control. Every handler validates its request and maps failures through toStatus.
  */
 export function registerAdminServices(server: grpc.Server, config: AdminServicesConfig): void {
   const ctx = adminContext(config);
@@ -33,4 +35,6 @@ export function registerAdminServices(server: grpc.Server, config: AdminServices
   add('bundle.proto', 'BundleService', bundleService(ctx));
   add('audit.proto', 'AuditService', auditService(ctx));
   add('health.proto', 'HealthService', healthService(ctx));
+  add('federation.proto', 'FederationService', federationService(ctx));
+  add('authority.proto', 'AuthorityService', authorityService(ctx));
 }

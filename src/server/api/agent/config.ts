@@ -4,6 +4,7 @@ import type { TrustDomain } from '../../../spiffe/id/index.js';
 import type { BundleSource, JwtSvidIssuer, ServerIdentitySource, X509SvidIssuer } from '../../ca/types.js';
 import type { AgentStore, AuditStore, Entry, Selector } from '../../datastore/index.js';
 import type { AuthorizedEntries } from '../../entries/index.js';
+import type { FederatedBundleSource } from '../../federation/index.js';
 import type { ServerMetrics } from '../../metrics.js';
 import type { NodeAttestor } from '../../nodeattestation/index.js';
 
@@ -52,6 +53,8 @@ export interface AgentServiceConfig {
   readonly x509Issuer: X509SvidIssuer;
   readonly jwtIssuer: JwtSvidIssuer;
   readonly bundle: BundleSource;
+  /** Bundles of federated trust domains, sent to an agent for the trust domains its entries federate with. */
+  readonly federatedBundles?: FederatedBundleSource;
   /**
    * The server SVID's chain supplies the CA intermediates needed to verify an agent's client certificate (TLS gives
    * the server only the leaf). Intermediates of agent SVIDs issued by this process are used as well.

@@ -67,6 +67,7 @@ class SyncStream {
       () => this.#call.off('error', close),
       this.#ctx.entries.onChange(() => this.#schedule()),
       this.#ctx.bundle.onBundleChange(() => this.#schedule()),
+      this.#ctx.federatedBundles?.onFederatedBundleChange(() => this.#schedule()) ?? (() => undefined),
       this.#ctx.watcher.watch(this.#agentId, (record) => this.#onRecord(record)),
     );
     this.#send();
@@ -101,9 +102,11 @@ class SyncStream {
     if (this.#closed) return;
     let entries: readonly Entry[];
     let bundle: Buffer;
+    let federated: Record<string, Buffer>;
     try {
       entries = this.#ctx.entries.authorizedFor(this.#agentId, this.#selectors).entries;
       bundle = bundleBytes(this.#ctx.bundle.currentBundle());
+      federated = this.#federatedBundles(entries);
     } catch (err) {
       this.#close();
       failStream(this.#call, err, this.#ctx.log);
@@ -111,15 +114,34 @@ class SyncStream {
     }
     let key = bundle.toString('latin1');
     for (const e of entries) key += `\n${e.id}:${e.revision}`;
+    for (const [td, bytes] of Object.entries(federated)) key += `\n${td}=${bytes.toString('latin1')}`;
     if (key === this.#lastKey) return;
     this.#lastKey = key;
     this.#lastRevision = Math.max(this.#lastRevision + 1, this.#ctx.clock.now().getTime());
     this.#call.write({
       entries: entries.map(toProtoEntry),
       bundle,
-      federated_bundles: {},
+      federated_bundles: federated,
       revision: this.#lastRevision,
     });
+  }
+
+  /**
+   * The federated bundles the agent's entries federate with, keyed `spiffe://<td>`, sorted (so equal states give equal
+   * keys). A trust domain without a bundle yet is left out; the own trust domain never appears.
+   */
+  #federatedBundles(entries: readonly Entry[]): Record<string, Buffer> {
+    const source = this.#ctx.federatedBundles;
+    const out: Record<string, Buffer> = {};
+    if (!source) return out;
+    const wanted = new Set<string>();
+    for (const e of entries) for (const td of e.federatesWith) wanted.add(td);
+    wanted.delete(this.#ctx.trustDomain.name);
+    for (const td of [...wanted].sort()) {
+      const b = source.federatedBundle(td);
+      if (b) out[`spiffe://${td}`] = bundleBytes(b);
+    }
+    return out;
   }
 
   #close(): void {

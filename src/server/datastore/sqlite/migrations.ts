@@ -105,6 +105,22 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX audit_events_instance_id ON audit_events (instance_id, id);
   CREATE INDEX audit_events_kind ON audit_events (kind, id);
   `,
+  // 2: federation relationships (their bundles live in `bundles`, keyed by the same trust domain name)
+  `
+  CREATE TABLE federation_relationships (
+    trust_domain TEXT PRIMARY KEY CHECK (trust_domain <> ''),
+    bundle_endpoint_url TEXT NOT NULL CHECK (bundle_endpoint_url <> ''),
+    profile TEXT NOT NULL CHECK (profile IN ('https_web', 'https_spiffe')),
+    -- the SPIFFE ID the endpoint must present: set exactly when the profile is https_spiffe
+    endpoint_spiffe_id TEXT,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    CHECK (
+      (profile = 'https_spiffe' AND endpoint_spiffe_id IS NOT NULL AND endpoint_spiffe_id <> '')
+      OR (profile = 'https_web' AND endpoint_spiffe_id IS NULL)
+    )
+  ) STRICT;
+  `,
 ];
 
 /** Brings the database up to the last migration; returns the resulting version. */

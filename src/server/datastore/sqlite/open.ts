@@ -10,6 +10,7 @@ import { SqliteAuditStore } from './audit.js';
 import { SqliteBundleStore } from './bundles.js';
 import { SqliteContext } from './context.js';
 import { SqliteEntryStore } from './entries.js';
+import { SqliteFederationStore } from './federation.js';
 import { SqliteJoinTokenStore } from './join-tokens.js';
 import { SqliteKeyStore } from './keys.js';
 import { applyMigrations } from './migrations.js';
@@ -46,6 +47,7 @@ export function openSqliteDatastore(options: SqliteDatastoreOptions): Datastore 
     keys: new SqliteKeyStore(ctx),
     bundles: new SqliteBundleStore(ctx),
     audit: new SqliteAuditStore(ctx),
+    federation: new SqliteFederationStore(ctx),
     async ping() {
       ctx.read(() => ctx.stmt('SELECT 1').get());
     },

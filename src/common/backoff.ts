@@ -1,6 +1,7 @@
 /**
- * Exponential backoff with jitter for the agent's retries (server calls, sync reconnects, attestation). Each delay is
- * the current step ± `jitter` (a fraction), the step doubling from `initialMs` up to `maxMs`; `reset()` after a success.
+ * Exponential backoff with jitter for retries (the agent's server calls, sync reconnects and attestation; the server's
+ * federated bundle fetches). Each delay is the current step ± `jitter` (a fraction), the step doubling from
+ * `initialMs` up to `maxMs`; `reset()` after a success.
  */
 export interface BackoffOptions {
   readonly initialMs?: number;
