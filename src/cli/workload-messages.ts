@@ -1,3 +1,9 @@
+import type {
+  JwtBundlesResponse,
+  JwtSvidResponse,
+  X509BundlesResponse,
+  X509SvidResponse,
+} from '../common/grpc/workload-messages.js';
 import { CommandFailure } from './command.js';
 import type { WorkloadEndpoint } from './workload-endpoint.js';
 
@@ -7,43 +13,14 @@ import type { WorkloadEndpoint } from './workload-endpoint.js';
  * commands can be loaded (for --help and usage errors) without it.
  */
 
-export interface X509SvidMessage {
-  spiffe_id: string;
-  /** Concatenated DER chain, leaf first. */
-  x509_svid: Buffer;
-  /** PKCS#8 DER. */
-  x509_svid_key: Buffer;
-  /** Concatenated DER CA certificates of the SVID's trust domain. */
-  bundle: Buffer;
-  hint: string;
-}
-
-export interface X509SvidResponse {
-  svids: X509SvidMessage[];
-  crl: Buffer[];
-  /** `spiffe://td` (or `td`) → concatenated DER. */
-  federated_bundles: Record<string, Buffer>;
-}
-
-export interface X509BundlesResponse {
-  crl: Buffer[];
-  bundles: Record<string, Buffer>;
-}
-
-export interface JwtSvidMessage {
-  spiffe_id: string;
-  svid: string;
-  hint: string;
-}
-
-export interface JwtSvidResponse {
-  svids: JwtSvidMessage[];
-}
-
-export interface JwtBundlesResponse {
-  /** `spiffe://td` → JWKS JSON bytes. */
-  bundles: Record<string, Buffer>;
-}
+export type {
+  JwtBundlesResponse,
+  JwtSvidMessage,
+  JwtSvidResponse,
+  X509BundlesResponse,
+  X509SvidMessage,
+  X509SvidResponse,
+} from '../common/grpc/workload-messages.js';
 
 /**
  * google.protobuf.Value as grpc-js hands it over. The well-known types come from protobufjs's bundled descriptors,

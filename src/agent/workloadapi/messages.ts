@@ -2,39 +2,17 @@
  * Workload API response messages (spiffe-notes §4) built from a WorkloadState, as the plain objects proto-loader
  * serializes (keepCase field names, bytes as Buffers). Every message carries the full state, never a delta.
  */
+import type {
+  JwtBundlesResponse,
+  JwtSvidMessage,
+  X509BundlesResponse,
+  X509SvidMessage,
+  X509SvidResponse,
+} from '../../common/grpc/workload-messages.js';
 import type { Logger } from '../../common/log.js';
 import type { JwtBundle, X509Bundle } from '../../spiffe/bundle/index.js';
 import type { TrustDomain } from '../../spiffe/id/index.js';
 import type { WorkloadJwtSvid, WorkloadState, WorkloadX509Svid } from '../types.js';
-
-export interface X509SvidMessage {
-  spiffe_id: string;
-  x509_svid: Buffer;
-  x509_svid_key: Buffer;
-  bundle: Buffer;
-  hint: string;
-}
-
-export interface X509SvidResponse {
-  svids: X509SvidMessage[];
-  crl: Buffer[];
-  federated_bundles: Record<string, Buffer>;
-}
-
-export interface X509BundlesResponse {
-  crl: Buffer[];
-  bundles: Record<string, Buffer>;
-}
-
-export interface JwtSvidMessage {
-  spiffe_id: string;
-  svid: string;
-  hint: string;
-}
-
-export interface JwtBundlesResponse {
-  bundles: Record<string, Buffer>;
-}
 
 /**
  * google.protobuf.Value as proto-loader takes it: protobufjs defines the well-known types itself with camelCase field
