@@ -18,18 +18,17 @@
 //                                          [--x509-ttl SECONDS (entry TTL; default: server policy)] [--profile]
 // --profile runs the server under `node --cpu-prof`, keeps the profile and prints the hottest functions of the timed
 // window, mapped to src/ through the source maps.
-import { fork, spawn, spawnSync } from 'node:child_process';
+import { fork, spawnSync } from 'node:child_process';
 import { generateKeyPairSync, randomBytes, sign } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { SourceMap } from 'node:module';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { CLI, cli, startDaemon, stopDaemon } from './_cluster.mjs';
+import { analyseProfile } from './_profile.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const ROOT = join(here, '..');
-const CLI = join(ROOT, 'dist', 'cli', 'main.js');
 const WORKER = join(here, '_issuance-worker.mjs');
 const TD = 'example.org';
 const SERVER_ID = `spiffe://${TD}/tessera/server`;
@@ -88,12 +87,7 @@ let cleaning;
 function cleanup() {
   return (cleaning ??= (async () => {
     for (const w of workers) if (w.exitCode === null && w.signalCode === null) w.kill('SIGKILL');
-    if (server && server.proc.exitCode === null && server.proc.signalCode === null) {
-      server.proc.kill('SIGTERM');
-      const t = setTimeout(() => server.proc.kill('SIGKILL'), 10_000);
-      await server.exited;
-      clearTimeout(t);
-    }
+    if (server) await stopDaemon(server);
     if (dir) rmSync(dir, { recursive: true, force: true });
   })());
 }
@@ -107,80 +101,24 @@ process.on('SIGINT', () => void fail('interrupted'));
 
 /** Starts the server; resolves with the addresses from its "Server ready" log line. */
 async function startServer() {
-  const file = join(dir, 'server.json');
-  writeFileSync(
-    file,
-    JSON.stringify({
-      trustDomain: TD,
-      dataDir: './data',
-      agentApi: { listen: '127.0.0.1:0' },
-      http: { listen: '127.0.0.1:0' },
-      nodeAttestors: { joinToken: { enabled: true } },
-    }),
-  );
+  const config = {
+    trustDomain: TD,
+    dataDir: './data',
+    agentApi: { listen: '127.0.0.1:0' },
+    http: { listen: '127.0.0.1:0' },
+    nodeAttestors: { joinToken: { enabled: true } },
+  };
   const nodeArgs = args.profile ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
-  const proc = spawn(process.execPath, [...nodeArgs, CLI, 'server', 'run', '--config', file], {
-    cwd: dir,
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  const exited = new Promise((resolve) => proc.once('exit', (code, signal) => resolve(code ?? signal)));
-  server = { proc, exited };
-  let buffered = '';
-  let text = '';
-  const line = await new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`server not ready within 20 s:\n${text}`)), 20_000);
-    proc.stderr.setEncoding('utf8');
-    proc.stderr.on('data', (chunk) => {
-      if (text.length < 20_000) text += chunk;
-      buffered += chunk;
-      let nl;
-      while ((nl = buffered.indexOf('\n')) !== -1) {
-        const l = buffered.slice(0, nl);
-        buffered = buffered.slice(nl + 1);
-        try {
-          const entry = JSON.parse(l);
-          if (entry.msg === 'Server ready') {
-            clearTimeout(t);
-            resolve(entry);
-          } else if (entry.level >= 50) {
-            process.stderr.write(`server: ${l}\n`);
-          }
-        } catch {
-          // not JSON: kept in `text`
-        }
-      }
-      if (buffered.length > 1e6) buffered = '';
-    });
-    void exited.then((code) => {
-      clearTimeout(t);
-      reject(new Error(`server exited (${code}) before it was ready: ${text.trim().split('\n').pop()}`));
-    });
+  const { line } = await startDaemon({
+    dir,
+    noun: 'server',
+    config,
+    readyMsg: 'Server ready',
+    nodeArgs,
+    timeoutMs: 20_000,
+    track: (d) => (server = d),
   });
   return { agentApi: String(line.agentApi), adminSocket: String(line.adminSocket) };
-}
-
-/** Runs the built CLI against the admin socket with JSON output. */
-function cli(socket, argv, input) {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [CLI, ...argv, '--socket', socket, '--output', 'json'], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    p.stdout.setEncoding('utf8').on('data', (c) => (out += c));
-    p.stderr.setEncoding('utf8').on('data', (c) => (err += c));
-    const t = setTimeout(() => p.kill('SIGKILL'), 30_000);
-    p.on('exit', (code) => {
-      clearTimeout(t);
-      if (code !== 0) reject(new Error(`tessera ${argv.slice(0, 2).join(' ')} exited ${code}: ${err.trim()}`));
-      else {
-        try {
-          resolve(JSON.parse(out));
-        } catch {
-          reject(new Error(`tessera ${argv.slice(0, 2).join(' ')} printed no JSON: ${out.slice(0, 200)}`));
-        }
-      }
-    });
-    p.stdin.end(input ?? '');
-  });
 }
 
 /**
@@ -251,74 +189,6 @@ function fromAll(type, timeoutMs) {
 }
 
 const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
-
-// ---------------------------------------------------------------------------------------------------------------
-// The CPU profile of the server: self and inclusive time per function in the timed window, mapped to src/.
-
-const sourceMaps = new Map();
-function toSource(url, line, column) {
-  if (!url.startsWith('file://')) return `${url || '(native)'}${url ? `:${line + 1}` : ''}`;
-  const path = fileURLToPath(url);
-  let map = sourceMaps.get(path);
-  if (map === undefined) {
-    map = null;
-    try {
-      if (existsSync(`${path}.map`)) map = new SourceMap(JSON.parse(readFileSync(`${path}.map`, 'utf8')));
-    } catch {
-      map = null;
-    }
-    sourceMaps.set(path, map);
-  }
-  if (map) {
-    const e = map.findEntry(line, column);
-    if (e && e.originalSource) {
-      const src = e.originalSource.startsWith('file://') ? fileURLToPath(e.originalSource) : join(dirname(path), e.originalSource);
-      return `${relative(ROOT, src)}:${e.originalLine + 1}`;
-    }
-  }
-  const rel = relative(ROOT, path);
-  return `${rel.startsWith('node_modules') ? rel.replace(/^(node_modules\/(@[^/]+\/)?[^/]+).*$/, '$1') + '/' + path.split('/').pop() : rel}:${line + 1}`;
-}
-
-function analyseProfile(file, windowUs) {
-  const prof = JSON.parse(readFileSync(file, 'utf8'));
-  const byId = new Map(prof.nodes.map((n) => [n.id, n]));
-  const parent = new Map();
-  for (const n of prof.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
-  const self = new Map();
-  let t = prof.startTime;
-  let total = 0;
-  const inWindow = (ts) => !windowUs || (ts >= windowUs[0] && ts <= windowUs[1]);
-  const counts = new Map(); // node id -> sampled µs in window
-  for (let i = 0; i < prof.samples.length; i++) {
-    t += prof.timeDeltas[i];
-    if (!inWindow(t)) continue;
-    const dt = prof.timeDeltas[i + 1] ?? 0;
-    counts.set(prof.samples[i], (counts.get(prof.samples[i]) ?? 0) + dt);
-    total += dt;
-  }
-  if (total === 0 && windowUs) return analyseProfile(file, undefined);
-  const label = (n) => {
-    const cf = n.callFrame;
-    return `${cf.functionName || '(anonymous)'}  ${toSource(cf.url, cf.lineNumber, cf.columnNumber)}`;
-  };
-  const inclusive = new Map();
-  for (const [id, us] of counts) {
-    const n = byId.get(id);
-    const l = label(n);
-    self.set(l, (self.get(l) ?? 0) + us);
-    const seen = new Set();
-    for (let cur = id; cur !== undefined; cur = parent.get(cur)) {
-      const cl = label(byId.get(cur));
-      if (seen.has(cl)) continue;
-      seen.add(cl);
-      inclusive.set(cl, (inclusive.get(cl) ?? 0) + us);
-    }
-  }
-  const top = (m, k, filter = () => true) =>
-    [...m.entries()].filter(([l]) => filter(l)).sort((a, b) => b[1] - a[1]).slice(0, k);
-  return { total, selfTop: top(self, 25), inclusiveTop: top(inclusive, 25, (l) => /\s(src|dist)\//.test(l)), windowed: !!windowUs };
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 

@@ -30,11 +30,10 @@ import { dirname, join, relative } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { CLI, cli, startDaemon as startClusterDaemon, stopDaemon } from './_cluster.mjs';
 import { analyseProfile } from './_profile.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const ROOT = join(here, '..');
-const CLI = join(ROOT, 'dist', 'cli', 'main.js');
 const WORKER = join(here, '_workload-worker.mjs');
 const INSTANCE = join(here, '_workload-instance.mjs');
 const ECHO = join(here, '_workload-echo.mjs');
@@ -98,15 +97,6 @@ const workers = [];
 const instances = new Set();
 let cleaning;
 
-async function stopDaemon(d, graceMs = 10_000) {
-  if (d.proc.exitCode !== null || d.proc.signalCode !== null) return d.exited;
-  d.proc.kill('SIGTERM');
-  const t = setTimeout(() => d.proc.kill('SIGKILL'), graceMs);
-  const code = await d.exited;
-  clearTimeout(t);
-  return code;
-}
-
 function cleanup() {
   return (cleaning ??= (async () => {
     for (const p of instances) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
@@ -124,73 +114,10 @@ process.on('SIGTERM', () => void fail('terminated'));
 
 // ---------------------------------------------------------------------------------------------------------------
 
-/** Starts `tessera <noun> run --config <file>`; resolves with the fields of its `readyMsg` log line. */
+/** Starts `tessera <noun> run`; resolves with the fields of its `readyMsg` log line and the daemon. */
 async function startDaemon(noun, config, readyMsg, nodeArgs = []) {
-  const file = join(dir, `${noun}.json`);
-  writeFileSync(file, JSON.stringify(config));
-  const proc = spawn(process.execPath, [...nodeArgs, CLI, noun, 'run', '--config', file], {
-    cwd: dir,
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  const exited = new Promise((resolve) => proc.once('exit', (code, signal) => resolve(code ?? signal)));
-  const d = { name: noun, proc, exited };
-  daemons.push(d);
-  let buffered = '';
-  let text = '';
-  const line = await new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`${noun} not ready within 30 s:\n${text}`)), 30_000);
-    proc.stderr.setEncoding('utf8');
-    proc.stderr.on('data', (chunk) => {
-      if (text.length < 20_000) text += chunk;
-      buffered += chunk;
-      let nl;
-      while ((nl = buffered.indexOf('\n')) !== -1) {
-        const l = buffered.slice(0, nl);
-        buffered = buffered.slice(nl + 1);
-        try {
-          const entry = JSON.parse(l);
-          if (entry.msg === readyMsg) {
-            clearTimeout(t);
-            resolve(entry);
-          } else if (entry.level >= 50) {
-            process.stderr.write(`${noun}: ${l}\n`);
-          }
-        } catch {
-          // not JSON: kept in `text`
-        }
-      }
-      if (buffered.length > 1e6) buffered = '';
-    });
-    void exited.then((code) => {
-      clearTimeout(t);
-      reject(new Error(`${noun} exited (${code}) before it was ready: ${text.trim().split('\n').pop()}`));
-    });
-  });
-  return { ...line, daemon: d };
-}
-
-/** Runs the built CLI against the admin socket with JSON output. */
-function cli(socket, argv, input) {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [CLI, ...argv, '--socket', socket, '--output', 'json'], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    p.stdout.setEncoding('utf8').on('data', (c) => (out += c));
-    p.stderr.setEncoding('utf8').on('data', (c) => (err += c));
-    const t = setTimeout(() => p.kill('SIGKILL'), 30_000);
-    p.on('exit', (code) => {
-      clearTimeout(t);
-      if (code !== 0) reject(new Error(`tessera ${argv.slice(0, 2).join(' ')} exited ${code}: ${err.trim()}`));
-      else {
-        try {
-          resolve(JSON.parse(out));
-        } catch {
-          reject(new Error(`tessera ${argv.slice(0, 2).join(' ')} printed no JSON: ${out.slice(0, 200)}`));
-        }
-      }
-    });
-    p.stdin.end(input ?? '');
-  });
+  const { line } = await startClusterDaemon({ dir, noun, config, readyMsg, nodeArgs, track: (d) => daemons.push(d) });
+  return { ...line, daemon: daemons[daemons.length - 1] };
 }
 
 /** GET http://<addr><path> as text. */
