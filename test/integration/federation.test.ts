@@ -9,6 +9,7 @@
  */
 import 'reflect-metadata';
 import { execFile, spawnSync } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as https from 'node:https';
 import { createServer as createNetServer } from 'node:net';
@@ -186,8 +187,8 @@ async function startSide(
   const { agent, agentId, socket } = await startJoinedAgent(join(base, 'agent-home'), server, td);
   const workloadId = `spiffe://${td}/workload`;
   const args = ['entry', 'create', '--spiffe-id', workloadId, '--parent-id', agentId, '--selector', `unix:uid:${userInfo().uid}`];
-  // Short JWT-SVIDs so the agent's cached token turns over quickly after a key rotation.
-  args.push('--jwt-ttl', '10');
+  // Short SVIDs so the agent replaces them quickly after a key rotation.
+  args.push('--jwt-ttl', '10', '--x509-ttl', '20');
   for (const f of federatesWith) args.push('--federates-with', f);
   cliJson(server.adminSocket, args);
   await until(`an X509-SVID for ${workloadId}`, () => {
@@ -395,6 +396,38 @@ describe('federation between two Tessera trust domains', () => {
       expect(r.code, `PyJWT refused kid ${kid}: ${r.stderr}`).toBe(0);
     }
   }, 120_000);
+
+  it('an operator-forced X.509 CA rotation in b.test: a.test workloads accept b.test SVIDs of the new CA', async () => {
+    const [oldRoot] = serverBundle(b.server).x509Bundle.x509Authorities;
+    expect(oldRoot).toBeDefined();
+    const prepared = cli(b.server, ['authority', 'prepare', '--kind', 'x509']);
+    expect(prepared.code, prepared.stderr).toBe(0);
+    const newRoot = await until('a prepared X.509 CA in b.test bundle', () =>
+      serverBundle(b.server).x509Bundle.x509Authorities.find((r) => Buffer.compare(Buffer.from(r), Buffer.from(oldRoot!)) !== 0),
+    );
+    await until('a.test workloads to hold both b.test CAs', () =>
+      workloadBundles(a).get(B)?.x509Pem === serverBundle(b.server).x509Bundle.toPem() ? true : undefined,
+    );
+    await until('b.test to activate the prepared CA', () =>
+      cli(b.server, ['authority', 'activate', '--kind', 'x509']).code === 0 ? true : undefined,
+    );
+    // b.test's workload SVID is replaced at about half its 20 s TTL; wait for one issued by the new CA.
+    const root = new X509Certificate(newRoot);
+    await until(
+      'a b.test X509-SVID issued by the new CA',
+      () => {
+        const r = runCli(['api', 'fetch', 'x509', '--socket', b.socket, '--output', 'json']);
+        if (r.code !== 0) return undefined;
+        const pem = (JSON.parse(r.stdout) as { svids: { certificatesPem: string }[] }).svids[0]!.certificatesPem;
+        const leaf = new X509Certificate(pem.slice(0, pem.indexOf('-----END CERTIFICATE-----') + 25));
+        return leaf.checkIssued(root) && leaf.verify(root.publicKey) ? true : undefined;
+      },
+      40_000,
+    );
+    const run = goFederatedWorkload(a, A, b, B, 'b-to-a-rotated');
+    expect(run.status, run.output).toBe(0);
+    expect(run.output).toContain('--- PASS: TestFederatedWorkload');
+  }, 10 * 60_000);
 
   it('refuses a malformed document and a bundle of the wrong trust domain, changing nothing', async () => {
     const root = await newRootCa(C);
