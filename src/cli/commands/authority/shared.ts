@@ -1,17 +1,9 @@
+import type { AuthorityMessage } from '../../../common/grpc/authority-messages.js';
 import { UsageError } from '../../command.js';
 import type { Flags } from '../../admin-command.js';
 import { block, formatUnixMs, formatUnixSeconds } from '../../format.js';
 
-/** tessera.admin.v1.Authority as the CLI receives it (enums as strings, int64 as numbers). */
-export interface AuthorityMessage {
-  kind: string;
-  key_id: string;
-  state: string;
-  not_after: number;
-  created_at: number;
-  published_at_ms: number;
-  activatable_at_ms: number;
-}
+export type { AuthorityMessage } from '../../../common/grpc/authority-messages.js';
 
 export type KindName = 'x509' | 'jwt';
 

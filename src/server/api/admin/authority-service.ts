@@ -1,4 +1,5 @@
 import type * as grpc from '@grpc/grpc-js';
+import type { AuthorityMessage } from '../../../common/grpc/authority-messages.js';
 import { invalidArgument } from '../../../common/errors.js';
 import type { AuthorityInfo, AuthorityKind } from '../../ca/types.js';
 import type { AdminContext } from './config.js';
@@ -66,7 +67,7 @@ function parseKind(value: unknown): AuthorityKind {
   return kind;
 }
 
-function authorityToMessage(a: AuthorityInfo) {
+function authorityToMessage(a: AuthorityInfo): AuthorityMessage {
   return {
     kind: KIND_NAMES[a.kind],
     key_id: a.keyId,

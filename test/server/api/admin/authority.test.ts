@@ -5,18 +5,9 @@
 import { status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CertificateAuthority } from '../../../../src/server/ca/index.js';
+import type { AuthorityMessage } from '../../../../src/common/grpc/authority-messages.js';
 import { startAdminTestServer, type AdminTestClient, type AdminTestServer } from '../../../helpers/admin-server.js';
 import { createHarness, DAY_SECONDS, type Harness } from '../../ca/harness.js';
-
-interface AuthorityMessage {
-  kind: string;
-  key_id: string;
-  state: string;
-  not_after: number;
-  created_at: number;
-  published_at_ms: number;
-  activatable_at_ms: number;
-}
 
 const HINT_SECONDS = 30;
 
