@@ -1,15 +1,17 @@
 /**
  * go-spiffe's svid/x509svid/testdata (spiffe-notes §8): each file through parseX509SvidPem / parseX509Svid with the
- * reference parser's verdict, mapped to our error codes. The files live outside the repo, in ../shared/vectors.
+ * reference parser's verdict, mapped to our error codes. The files are read from the go-spiffe module that the
+ * interop harness downloads (test/helpers/go-spiffe-testdata.ts).
  */
 import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { decodePem } from '../../../src/spiffe/pem.js';
 import { parseX509Svid, parseX509SvidPem } from '../../../src/spiffe/x509svid/index.js';
+import { goSpiffeTestdata } from '../../helpers/go-spiffe-testdata.js';
 
-const REPO_ROOT = new URL('../../../', import.meta.url);
-const DIR = new URL('../shared/vectors/go-spiffe/svid/x509svid/testdata/', REPO_ROOT);
-const read = (name: string): string => readFileSync(new URL(name, DIR), 'utf8');
+const DIR = goSpiffeTestdata('svid/x509svid');
+const read = (name: string): string => readFileSync(join(DIR, name), 'utf8');
 
 interface Row {
   readonly cert: string;
