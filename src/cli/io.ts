@@ -1,13 +1,16 @@
 /**
- * The CLI's view of the outside world: where text goes. Commands write through an `Io` and never touch
- * `process.stdout`/`process.stderr` themselves, so tests can run them in-process and capture everything.
+ * The CLI's view of the outside world: where text goes and what standard input holds. Commands write and read through
+ * an `Io` and never touch `process.stdout`/`process.stderr`/fd 0 themselves, so tests can run them in-process.
  */
+import { readFileSync } from 'node:fs';
 
 export interface Io {
   /** Writes `text` as-is to standard output (add the newline yourself). */
   out(text: string): void;
   /** Writes `text` as-is to standard error. */
   err(text: string): void;
+  /** Reads standard input to its end (for `--data -`, `--trust-bundle -`); throws when it cannot be read. */
+  readStdin(): Buffer;
 }
 
 /** The real process streams. */
@@ -15,6 +18,7 @@ export function processIo(): Io {
   return {
     out: (text) => void process.stdout.write(text),
     err: (text) => void process.stderr.write(text),
+    readStdin: () => readFileSync(0),
   };
 }
 
@@ -24,12 +28,18 @@ export interface BufferIo extends Io {
   readonly stderr: string;
 }
 
-export function bufferIo(): BufferIo {
+/** `stdin` is what standard input holds (default: empty); `onOut` sees standard output after each write. */
+export function bufferIo(options: { stdin?: string | Buffer; onOut?: (stdout: string) => void } = {}): BufferIo {
   let stdout = '';
   let stderr = '';
+  const stdin = Buffer.from(options.stdin ?? '');
   return {
-    out: (text) => void (stdout += text),
+    out: (text) => {
+      stdout += text;
+      options.onOut?.(stdout);
+    },
     err: (text) => void (stderr += text),
+    readStdin: () => Buffer.from(stdin),
     get stdout() {
       return stdout;
     },

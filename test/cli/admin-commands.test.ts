@@ -1,6 +1,6 @@
 /**
- * The built CLI (dist/cli/main.js, run as a child process) against a real admin API server started in this process
- * on a Unix socket in a temp dir, with real SQLite. Run `npm run build` first (`npm test` does).
+ * The CLI, run in-process through main(argv, io), against a real admin API server started in this process on a Unix
+ * socket in a temp dir, with real SQLite. One smoke test runs the built binary (dist/cli/main.js; `npm test` builds).
  */
 import { spawn } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SpiffeBundle } from '../../src/spiffe/bundle/index.js';
 import { startAdminTestServer, type AdminTestServer } from '../helpers/admin-server.js';
+import { runTessera } from '../helpers/cli-in-process.js';
 
 const BIN = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 const AGENT = 'spiffe://acme.test/tessera/agent/x509pop/node-1';
@@ -22,24 +23,28 @@ interface Run {
 
 let srv: AdminTestServer;
 
-/** Runs the CLI asynchronously (the server answering it lives in this event loop) with the socket in the env. */
+/** Runs `tessera <args>` in-process (test/helpers/cli-in-process.ts) with the server's socket in the env. */
 function tessera(args: string[], options: { env?: NodeJS.ProcessEnv; stdin?: string } = {}): Promise<Run> {
+  return runTessera(args, {
+    env: { TESSERA_ADMIN_SOCKET: srv.socketPath, ...options.env },
+    ...(options.stdin !== undefined ? { stdin: options.stdin } : {}),
+  });
+}
+
+/** Runs the built binary (dist/cli/main.js) as a child process: real argv, environment, standard input and exit code. */
+function tesseraBinary(args: string[], stdin: string): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], {
-      env: { ...process.env, TESSERA_ADMIN_SOCKET: srv.socketPath, ...options.env },
+      env: { ...process.env, TESSERA_ADMIN_SOCKET: srv.socketPath },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
     child.once('error', reject);
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin.end(options.stdin ?? '');
+    child.once('close', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(stdin);
   });
 }
 
@@ -55,7 +60,6 @@ function json<T = Record<string, any>>(r: Run): T {
 }
 
 beforeAll(async () => {
-  expect(existsSync(BIN), `${BIN} missing: run "npm run build" first`).toBe(true);
   srv = await startAdminTestServer();
   for (const spiffeId of [AGENT, AGENT_2]) {
     await srv.datastore.agents.upsertAttested({
@@ -420,7 +424,6 @@ describe('bad input: non-zero exit, one stderr line, nothing written', () => {
     ['agent evict: foreign trust domain', () => ['agent', 'evict', '--spiffe-id', 'spiffe://x.test/tessera/agent/a/b'], 1, /not in trust domain/],
     ['agent evict: unreachable socket', () => ['agent', 'evict', '--spiffe-id', AGENT], 1, /cannot reach/, UNREACHABLE],
     ['agent list: unreachable socket', () => ['agent', 'list'], 1, /cannot reach/, UNREACHABLE],
-    ['agent run: missing --config', () => ['agent', 'run'], 2, /--config <file> is required/],
     // token
     ['token: TTL over the maximum', () => ['token', 'generate', '--ttl', '86401'], 1, /^error: ttl_seconds 86401 is out of range; use 1 to 86400/],
     ['token: TTL zero', () => ['token', 'generate', '--ttl', '0'], 2, /--ttl must be between 1 and/],
@@ -441,8 +444,7 @@ describe('bad input: non-zero exit, one stderr line, nothing written', () => {
     ['audit: unreachable socket', () => ['audit', 'list'], 1, /cannot reach/, UNREACHABLE],
   ];
 
-  // Nothing here writes, so the rows run side by side (each spawns a CLI process).
-  it.concurrent.for(rows)('%s', async ([, args, exit, stderr, env], { expect }) => {
+  it.for(rows)('%s', async ([, args, exit, stderr, env], { expect }) => {
     const before = srv.rowCounts();
     const r = await tessera(args(), env ? { env } : {});
     expect(r.code, r.stderr).toBe(exit);
@@ -451,5 +453,20 @@ describe('bad input: non-zero exit, one stderr line, nothing written', () => {
     expect(r.stderr).toMatch(exit === 2 ? /^tessera: / : /^error: /);
     expect(r.stderr.trimEnd()).toMatch(stderr);
     expect(srv.rowCounts()).toEqual(before);
+  });
+});
+
+describe('the built binary (smoke)', () => {
+  it('dist/cli/main.js creates entries from its real standard input, with the socket from TESSERA_ADMIN_SOCKET', async () => {
+    expect(existsSync(BIN), `${BIN} missing: run "npm run build" first`).toBe(true);
+    const before = await srv.datastore.entries.count();
+    const data = { entries: [{ spiffeId: 'spiffe://acme.test/smoke', parentId: AGENT, selectors: ['unix:uid:7'] }] };
+    const out = json(await tesseraBinary(['entry', 'create', '--data', '-', '-o', 'json'], JSON.stringify(data)));
+    expect(out.results[0].entry.spiffeId).toBe('spiffe://acme.test/smoke');
+    expect(await srv.datastore.entries.count()).toBe(before + 1);
+    const bad = await tesseraBinary(['entry', 'create', '--data', '-'], '{');
+    expect(bad.code).toBe(2);
+    expect(bad.stdout).toBe('');
+    expect(bad.stderr).toMatch(/^tessera: [^\n]+\n$/);
   });
 });

@@ -34,7 +34,7 @@ export const entryCreateSpec: AdminCommandSpec = {
       if (other !== undefined) throw new UsageError(`--data cannot be combined with --${other}`);
       let text: string;
       try {
-        text = readFileSync(data === '-' ? 0 : data, 'utf8');
+        text = data === '-' ? ctx.io.readStdin().toString('utf8') : readFileSync(data, 'utf8');
       } catch (err) {
         throw new UsageError(`cannot read --data ${data}: ${(err as Error).message}`);
       }

@@ -29,7 +29,7 @@ export const federationCreateSpec: AdminCommandSpec = {
     const profile = parseProfile(requireFlag(flags, 'profile', 'https_web or https_spiffe'));
     const endpointId = flags.string('endpoint-spiffe-id');
     checkEndpointId(profile, endpointId);
-    const trustBundle = readTrustBundle(flags);
+    const trustBundle = readTrustBundle(flags, ctx.io);
     const r = await ctx.admin.call<FederationRelationshipResponse>('FederationService', 'CreateFederationRelationship', {
       trust_domain: trustDomain,
       bundle_endpoint_url: url,

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { AdminCommandContext, Flags, OptionSpec } from '../../admin-command.js';
 import { UsageError } from '../../command.js';
+import type { Io } from '../../io.js';
 import { block, formatUnixSeconds, humanDuration, plural } from '../../format.js';
 import type {
   BundleEndpointProfileName,
@@ -71,13 +72,13 @@ export function checkEndpointId(profile: BundleEndpointProfileName, endpointId: 
 }
 
 /** The bytes of --trust-bundle, or an empty buffer when not given; an unreadable or empty file is a usage error. */
-export function readTrustBundle(flags: Flags): Buffer {
+export function readTrustBundle(flags: Flags, io: Io): Buffer {
   const file = flags.string('trust-bundle');
   if (file === undefined) return Buffer.alloc(0);
   if (file === '') throw new UsageError('--trust-bundle must name a file');
   let bytes: Buffer;
   try {
-    bytes = readFileSync(file === '-' ? 0 : file);
+    bytes = file === '-' ? io.readStdin() : readFileSync(file);
   } catch (err) {
     const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message.split('\n')[0];
     throw new UsageError(`cannot read --trust-bundle ${file}: ${reason}`);

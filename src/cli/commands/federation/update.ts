@@ -32,7 +32,7 @@ export const federationUpdateSpec: AdminCommandSpec = {
     const endpointId = flags.string('endpoint-spiffe-id');
     // https_spiffe without --endpoint-spiffe-id keeps the current one (the server refuses if there is none).
     if (profile === 'BUNDLE_ENDPOINT_PROFILE_HTTPS_WEB') checkEndpointId(profile, endpointId);
-    const trustBundle = readTrustBundle(flags);
+    const trustBundle = readTrustBundle(flags, ctx.io);
 
     const { relationship: current } = await ctx.admin.call<FederationRelationshipResponse>(
       'FederationService',
