@@ -1,12 +1,10 @@
 /**
- * `tessera federation …` as a user runs it: the built CLI (dist/cli/main.js) as a child process against a real admin
- * API server in this process (Unix socket in a temp dir, real SQLite, a fake refresher). Run `npm run build` first.
+ * `tessera federation …`: the CLI in-process through main(argv, io) against a real admin API server in this process
+ * (Unix socket in a temp dir, real SQLite, a fake refresher).
  */
-import { spawn } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { existsSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { unavailable } from '../../src/common/errors.js';
 import { SpiffeBundle } from '../../src/spiffe/bundle/index.js';
@@ -14,9 +12,8 @@ import { TrustDomain } from '../../src/spiffe/id/index.js';
 import { encodePem } from '../../src/spiffe/pem.js';
 import { createCaCertificate } from '../../src/spiffe/x509svid/index.js';
 import { startAdminTestServer, type AdminTestServer } from '../helpers/admin-server.js';
+import { runTessera } from '../helpers/cli-in-process.js';
 import { fakeFederationControl, type FakeFederationControl } from '../helpers/fake-federation-control.js';
-
-const BIN = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 
 interface Run {
   code: number | null;
@@ -29,24 +26,9 @@ let control: FakeFederationControl;
 let pemFile: string;
 let der: Uint8Array;
 
+/** Runs `tessera <args>` in-process (test/helpers/cli-in-process.ts) with the server's socket in the env. */
 function tessera(args: string[], stdin = ''): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      env: { ...process.env, TESSERA_ADMIN_SOCKET: srv.socketPath },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.once('error', reject);
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin.end(stdin);
-  });
+  return runTessera(args, { env: { TESSERA_ADMIN_SOCKET: srv.socketPath }, stdin });
 }
 
 function ok(r: Run): Run {
@@ -60,7 +42,6 @@ function json<T = Record<string, any>>(r: Run): T {
 }
 
 beforeAll(async () => {
-  expect(existsSync(BIN), `${BIN} missing: run "npm run build" first`).toBe(true);
   control = fakeFederationControl();
   srv = await startAdminTestServer({ federationControl: control });
   const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
