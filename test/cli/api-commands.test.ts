@@ -1,8 +1,9 @@
 /**
- * `tessera api ...`: the built CLI (dist/cli/main.js, run as a child process) against a small Workload API server
+ * `tessera api ...`: the CLI in-process through main(argv, io) (one smoke test runs the built binary) against a small
+ * Workload API server
  * started in this process on a Unix socket in a temp dir. The server is a test double of the agent (a narrow seam:
  * the real agent is tested elsewhere) serving REAL X509-SVIDs, JWT-SVIDs and bundles minted here with src/spiffe,
- * and it refuses calls without the `workload.spiffe.io: true` header as the spec requires. Run `npm run build` first.
+ * and it refuses calls without the `workload.spiffe.io: true` header as the spec requires.
  */
 import { spawn } from 'node:child_process';
 import { generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
@@ -25,6 +26,7 @@ import { SpiffeId, TrustDomain } from '../../src/spiffe/id/index.js';
 import { mintJwtSvid, parseAndValidateJwtSvid } from '../../src/spiffe/jwtsvid/index.js';
 import { encodePem } from '../../src/spiffe/pem.js';
 import { createCaCertificate, parseX509SvidPem, X509SvidSigner } from '../../src/spiffe/x509svid/index.js';
+import { runTessera } from '../helpers/cli-in-process.js';
 
 const BIN = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 const TD = TrustDomain.parse('example.org');
@@ -252,28 +254,15 @@ interface Run {
 let dir: string;
 let srv: FakeWorkloadApi;
 
-/** Runs the CLI asynchronously (the server answering it lives in this event loop), in `dir`, without inherited SPIFFE_ENDPOINT_SOCKET. */
+/** Runs `tessera <args>` in-process (test/helpers/cli-in-process.ts) in `dir`, without an inherited SPIFFE_ENDPOINT_SOCKET. */
 function tessera(
   args: string[],
   options: { env?: NodeJS.ProcessEnv; onStdout?: (text: string) => void } = {},
 ): Promise<Run> {
-  const env: NodeJS.ProcessEnv = { ...process.env, ...options.env };
-  if (options.env?.['SPIFFE_ENDPOINT_SOCKET'] === undefined) delete env['SPIFFE_ENDPOINT_SOCKET'];
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env, cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      stdout += d;
-      options.onStdout?.(stdout);
-    });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.once('error', reject);
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
+  return runTessera(args, {
+    env: { SPIFFE_ENDPOINT_SOCKET: undefined, ...options.env },
+    cwd: dir,
+    ...(options.onStdout !== undefined ? { onStdout: options.onStdout } : {}),
   });
 }
 
@@ -300,7 +289,6 @@ function oneLine(r: Run, code: number, pattern: RegExp): void {
 }
 
 beforeAll(async () => {
-  expect(existsSync(BIN), `${BIN} missing: run "npm run build" first`).toBe(true);
   dir = mkdtempSync(join(tmpdir(), 'tessera-api-cli-'));
   srv = await startFakeWorkloadApi(dir);
 });
@@ -643,7 +631,8 @@ describe('tessera api watch', () => {
     await expect.poll(() => srv.openStreams(), { timeout: 5000 }).toBe(0);
   });
 
-  it('--output json prints one JSON object per update; SIGINT ends it with exit 0', async () => {
+  it('--output json prints one JSON object per update; SIGINT ends it with exit 0 (the built binary, smoke)', async () => {
+    expect(existsSync(BIN), `${BIN} missing: run "npm run build" first`).toBe(true);
     const child = spawn(process.execPath, [BIN, ...withSocket('api', 'watch', '-o', 'json')], {
       cwd: dir,
       stdio: ['ignore', 'pipe', 'pipe'],
