@@ -27,7 +27,7 @@ function openSync(client: AgentClient) {
     ended = err;
     wake();
   });
-  async function until<T>(pick: () => T | undefined, timeoutMs = 1000): Promise<T> {
+  async function until<T>(pick: () => T | undefined, timeoutMs = 10_000): Promise<T> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const v = pick();
@@ -46,26 +46,27 @@ function openSync(client: AgentClient) {
   return {
     messages,
     cancel: () => call.cancel(),
-    /** The next message whose entries satisfy `pred`, within `timeoutMs`. */
-    waitFor: (pred: (m: SyncMessage) => boolean, timeoutMs = 1000) =>
+    /** The next message whose entries satisfy `pred`; `timeoutMs` only bounds a failing wait. */
+    waitFor: (pred: (m: SyncMessage) => boolean, timeoutMs = 10_000) =>
       until(() => messages.find(pred), timeoutMs),
-    /** The stream's error status within `timeoutMs`. */
-    ended: (timeoutMs = 2000) => until(() => ended?.code, timeoutMs),
+    /** The stream's error status; `timeoutMs` only bounds a failing wait. */
+    ended: (timeoutMs = 10_000) => until(() => ended?.code, timeoutMs),
   };
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 describe('AgentService.Sync', () => {
   let h: Harness;
+  /** Listener counts with no Sync stream open. */
+  let idle: { index: number; bundle: number };
   beforeAll(async () => {
     h = await startHarness();
+    idle = { index: h.index.listenerCount, bundle: h.authority.listenerCounts().bundle };
   });
   afterAll(async () => {
     await h.close();
   });
 
-  it('sends the full state at once, pushes a new entry within a second, and never sends other agents\' entries', async () => {
+  it('sends the full state at once, pushes a new entry on change, and never sends other agents\' entries', async () => {
     const a = await h.attestAgent();
     const b = await h.attestAgent();
     const mine = await h.createEntry({ spiffeId: 'spiffe://example.org/w/mine', parentId: a.agentId, role: 'supervisor' });
@@ -77,22 +78,25 @@ describe('AgentService.Sync', () => {
     const bundle = SpiffeBundle.parse('example.org', first.bundle);
     expect(bundle.equals(h.authority.currentBundle())).toBe(true);
 
-    const started = Date.now();
     const later = await h.createEntry({ spiffeId: 'spiffe://example.org/w/later', parentId: a.agentId });
-    const second = await sync.waitFor((m) => m.entries.some((e) => e.id === later.id), 1000);
-    expect(Date.now() - started).toBeLessThan(1000);
+    const second = await sync.waitFor((m) => m.entries.some((e) => e.id === later.id));
     expect(second.revision).toBeGreaterThan(first.revision);
     expect(second.entries.map((e) => e.spiffe_id)).not.toContain('spiffe://example.org/w/theirs');
 
-    // a change that does not concern this agent sends nothing
+    // A change that does not concern this agent sends it nothing. b's stream, opened after a's, is the barrier: both
+    // streams schedule their send on the same change with the same debounce, a's first, so once b has the change a's
+    // send has run; anything it wrote would arrive on a's stream before the next change below.
+    const syncB = openSync(b.client);
+    await syncB.waitFor(() => true);
     const count = sync.messages.length;
-    await h.createEntry({ spiffeId: 'spiffe://example.org/w/theirs-2', parentId: b.agentId });
-    await sleep(150);
-    expect(sync.messages.length).toBe(count);
+    const theirs2 = await h.createEntry({ spiffeId: 'spiffe://example.org/w/theirs-2', parentId: b.agentId });
+    await syncB.waitFor((m) => m.entries.some((e) => e.id === theirs2.id));
+    syncB.cancel();
 
     // updates and deletions are pushed too
     await h.ds.entries.delete(mine.id);
     await sync.waitFor((m) => !m.entries.some((e) => e.id === mine.id) && m.entries.length === 1);
+    expect(sync.messages.slice(count).map((m) => m.entries.map((e) => e.id))).toEqual([[later.id]]);
     sync.cancel();
   });
 
@@ -143,17 +147,18 @@ describe('AgentService.Sync', () => {
   });
 
   it('releases its listeners when the agent cancels', async () => {
-    await sleep(200);
-    const baseIndex = h.index.listenerCount;
-    const baseBundle = h.authority.listenerCounts().bundle;
+    // The earlier tests' streams are cancelled or ended; wait until the server has released them.
+    await expect.poll(() => h.index.listenerCount).toBe(idle.index);
+    await expect.poll(() => h.authority.listenerCounts().bundle).toBe(idle.bundle);
+    const baseIndex = idle.index;
+    const baseBundle = idle.bundle;
     const a = await h.attestAgent();
     const streams = Array.from({ length: 5 }, () => openSync(a.client));
     await Promise.all(streams.map((s) => s.waitFor(() => true)));
     expect(h.index.listenerCount).toBe(baseIndex + 5);
     expect(h.authority.listenerCounts().bundle).toBe(baseBundle + 5);
     for (const s of streams) s.cancel();
-    await sleep(100);
-    expect(h.index.listenerCount).toBe(baseIndex);
-    expect(h.authority.listenerCounts().bundle).toBe(baseBundle);
+    await expect.poll(() => h.index.listenerCount).toBe(baseIndex);
+    await expect.poll(() => h.authority.listenerCounts().bundle).toBe(baseBundle);
   });
 });
