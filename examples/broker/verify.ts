@@ -19,6 +19,8 @@ export interface BrokerConfig {
    * so a broker refreshing this often holds each key in time. Default 300.
    */
   readonly jwksMaxAgeSeconds?: number;
+  /** The time `exp`, `nbf` and `iat` are checked against (default: the system clock; tests inject theirs). */
+  readonly now?: () => Date;
 }
 
 export interface VerifiedWorkload {
@@ -54,6 +56,7 @@ export function createVerifier(config: BrokerConfig): (token: string) => Promise
       audience: config.audience,
       algorithms: ALGORITHMS,
       requiredClaims: ['sub', 'exp'],
+      ...(config.now !== undefined ? { currentDate: config.now() } : {}),
     });
     const sub = payload.sub!;
     if (!sub.startsWith('spiffe://') || !sub.startsWith(config.spiffeIdPrefix)) {

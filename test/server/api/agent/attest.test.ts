@@ -191,17 +191,19 @@ describe('AgentService.Attest', () => {
       const h2 = await startHarness({ x509popCaFile: join(dir, 'ca.pem'), config: { attestTimeoutMs: 300 } });
       try {
         const run = (endEarly: boolean) =>
-          new Promise<number>((resolve) => {
+          new Promise<{ code: number; details: string }>((resolve) => {
             const call = (h2.client()['Attest'] as () => ClientDuplexStream<unknown, unknown>)();
-            call.on('error', (e: { code: number }) => resolve(e.code));
+            call.on('error', (e: { code: number; details: string }) => resolve({ code: e.code, details: e.details }));
             call.on('data', () => undefined);
             call.write({ start: { attestor: 'x509pop', payload: Buffer.from(node.der), agent_public_key: newAgentKey().spki } });
             if (endEarly) call.end();
           });
-        expect(await run(true)).toBe(status.INVALID_ARGUMENT);
-        const started = Date.now();
-        expect(await run(false)).toBe(status.UNAVAILABLE);
-        expect(Date.now() - started).toBeLessThan(2000);
+        expect((await run(true)).code).toBe(status.INVALID_ARGUMENT);
+        // The server's attestation timer (attestTimeoutMs) ends the silent stream, not the client giving up.
+        expect(await run(false)).toEqual({
+          code: status.UNAVAILABLE,
+          details: expect.stringMatching(/^attestation did not complete within \d+ s$/),
+        });
       } finally {
         await h2.close();
       }
