@@ -133,20 +133,46 @@ function pyjwt(token: string): CliResult {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr + (r.error ? String(r.error) : '') };
 }
 
-function goTest(name: string, env: Record<string, string>): { status: number | null; output: string } {
-  const go = findGo();
-  expect(go, 'go toolchain').toBeDefined();
-  const run = spawnSync(go!, ['test', '-count=1', '-v', '-run', `^${name}$`, './...'], {
+let interopBinary: Promise<string> | undefined;
+
+/**
+ * test/interop's Go tests compiled once (`go test -c`, started in beforeAll beside the servers), so an SVID fetched for
+ * a check is checked at once: compiling between the fetch and the check outlived short SVIDs on a loaded machine.
+ */
+function interopTestBinary(): Promise<string> {
+  interopBinary ??= new Promise((resolve, reject) => {
+    const go = findGo();
+    if (go === undefined) return reject(new Error('no `go` on PATH nor in /usr/local/go/bin; install Go ≥ 1.24'));
+    const out = join(dir, 'interop.test');
+    execFile(
+      go,
+      ['test', '-c', '-o', out, '.'],
+      {
+        cwd: INTEROP_DIR,
+        env: { ...process.env, PATH: `${dirname(go)}${delimiter}${process.env['PATH'] ?? ''}` },
+        timeout: 10 * 60_000,
+        maxBuffer: 16 * 1024 * 1024,
+      },
+      (err, stdout, stderr) => (err ? reject(new Error(`go test -c in test/interop failed: ${stdout}${stderr}`)) : resolve(out)),
+    );
+  });
+  return interopBinary;
+}
+
+async function goTest(name: string, env: Record<string, string>): Promise<{ status: number | null; output: string }> {
+  const bin = await interopTestBinary();
+  const run = spawnSync(bin, ['-test.count=1', '-test.v', '-test.run', `^${name}$`], {
     cwd: INTEROP_DIR,
     encoding: 'utf8',
-    env: { ...process.env, ...env, PATH: `${dirname(go!)}${delimiter}${process.env['PATH'] ?? ''}` },
+    env: { ...process.env, ...env },
     timeout: 10 * 60_000,
   });
-  return { status: run.status, output: run.stdout + run.stderr };
+  return { status: run.status, output: run.stdout + run.stderr + (run.error ? String(run.error) : '') };
 }
 
 /** Writes `from`'s X509-SVID and a JWT-SVID to files and runs TestFederatedWorkload as a workload of `to`. */
-function goFederatedWorkload(to: Side, toTd: string, from: Side, fromTd: string, tag: string) {
+async function goFederatedWorkload(to: Side, toTd: string, from: Side, fromTd: string, tag: string) {
+  await interopTestBinary(); // compiled before the SVIDs are fetched
   const out = join(dir, `svid-${tag}`);
   const r = runCli(['api', 'fetch', 'x509', '--write', out, '--socket', from.socket]);
   expect(r.code, r.stderr).toBe(0);
@@ -187,8 +213,9 @@ async function startSide(
   const { agent, agentId, socket } = await startJoinedAgent(join(base, 'agent-home'), server, td);
   const workloadId = `spiffe://${td}/workload`;
   const args = ['entry', 'create', '--spiffe-id', workloadId, '--parent-id', agentId, '--selector', `unix:uid:${userInfo().uid}`];
-  // Short SVIDs so the agent replaces them quickly after a key rotation.
-  args.push('--jwt-ttl', '10', '--x509-ttl', '20');
+  // Short SVIDs so the agent replaces them quickly after a key rotation (at about half their life, so one fetched
+  // from the agent has at least 10 s left for go-spiffe to check it).
+  args.push('--jwt-ttl', '20', '--x509-ttl', '20');
   for (const f of federatesWith) args.push('--federates-with', f);
   cliJson(server.adminSocket, args);
   await until(`an X509-SVID for ${workloadId}`, () => {
@@ -200,6 +227,7 @@ async function startSide(
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'tessera-federation-it-'));
+  interopTestBinary().catch(() => undefined); // compiles while the servers start; the go-spiffe tests await it
   mkdirSync(join(dir, B), { recursive: true });
 
   // The web PKI of b.test's bundle endpoint (and of the fake c.test endpoint).
@@ -312,22 +340,22 @@ describe('federation between two Tessera trust domains', () => {
     expect(readFileSync(join(out, `federated-${B}.pem`), 'utf8')).toBe(serverBundle(b.server).x509Bundle.toPem());
   });
 
-  it('go-spiffe: an a.test workload validates b.test X509-SVIDs and JWT-SVIDs with the federated bundle', () => {
-    const run = goFederatedWorkload(a, A, b, B, 'b-to-a');
+  it('go-spiffe: an a.test workload validates b.test X509-SVIDs and JWT-SVIDs with the federated bundle', async () => {
+    const run = await goFederatedWorkload(a, A, b, B, 'b-to-a');
     expect(run.status, run.output).toBe(0);
     expect(run.output).toContain('--- PASS: TestFederatedWorkload');
   }, 10 * 60_000);
 
-  it('go-spiffe: a b.test workload validates a.test X509-SVIDs and JWT-SVIDs (the https_spiffe direction)', () => {
-    const run = goFederatedWorkload(b, B, a, A, 'a-to-b');
+  it('go-spiffe: a b.test workload validates a.test X509-SVIDs and JWT-SVIDs (the https_spiffe direction)', async () => {
+    const run = await goFederatedWorkload(b, B, a, A, 'a-to-b');
     expect(run.status, run.output).toBe(0);
     expect(run.output).toContain('--- PASS: TestFederatedWorkload');
   }, 10 * 60_000);
 
-  it('go-spiffe federation.FetchBundle accepts both bundle endpoints', () => {
+  it('go-spiffe federation.FetchBundle accepts both bundle endpoints', async () => {
     writeFileSync(join(dir, 'a-trust.pem'), serverBundle(a.server).x509Bundle.toPem());
     writeFileSync(join(dir, 'a-expected.json'), cli(a.server, ['bundle', 'show', '--format', 'spiffe']).stdout);
-    const spiffe = goTest('TestFederationFetchBundle', {
+    const spiffe = await goTest('TestFederationFetchBundle', {
       TESSERA_BUNDLE_URL: `https://${a.server.bundleEndpoint}/`,
       TESSERA_BUNDLE_TD: A,
       TESSERA_BUNDLE_PROFILE: 'https_spiffe',
@@ -338,7 +366,7 @@ describe('federation between two Tessera trust domains', () => {
     });
     expect(spiffe.status, spiffe.output).toBe(0);
     writeFileSync(join(dir, 'b-expected.json'), cli(b.server, ['bundle', 'show', '--format', 'spiffe']).stdout);
-    const web = goTest('TestFederationFetchBundle', {
+    const web = await goTest('TestFederationFetchBundle', {
       TESSERA_BUNDLE_URL: `https://${b.server.bundleEndpoint}/`,
       TESSERA_BUNDLE_TD: B,
       TESSERA_BUNDLE_PROFILE: 'https_web',
@@ -383,7 +411,7 @@ describe('federation between two Tessera trust domains', () => {
       await check();
       return cli(b.server, ['authority', 'activate', '--kind', 'jwt']).code === 0 ? true : undefined;
     });
-    // Tokens signed with the new key arrive once the agent's cached token is replaced (10 s JWT-SVIDs).
+    // Tokens signed with the new key arrive once the agent's cached token is replaced (20 s JWT-SVIDs).
     await until('a token signed with the new key', async () => ((await check()) === next ? true : undefined), 40_000);
     await check();
 
@@ -424,7 +452,7 @@ describe('federation between two Tessera trust domains', () => {
       },
       40_000,
     );
-    const run = goFederatedWorkload(a, A, b, B, 'b-to-a-rotated');
+    const run = await goFederatedWorkload(a, A, b, B, 'b-to-a-rotated');
     expect(run.status, run.output).toBe(0);
     expect(run.output).toContain('--- PASS: TestFederatedWorkload');
   }, 10 * 60_000);
@@ -487,9 +515,13 @@ describe('federation between two Tessera trust domains', () => {
     const failed = cli(a.server, ['federation', 'refresh', '--trust-domain', B]);
     expect(failed.code).not.toBe(0);
     expect(failed.stderr).toMatch(/cannot fetch|ECONNREFUSED/);
-    // The scheduled fetches fail too (polling at the floor while down), and nothing changes.
-    await until('a scheduled fetch to fail', () => (relationship(a.server, B).status?.lastError ? true : undefined));
-    await new Promise((r) => setTimeout(r, 2_500));
+    // The scheduled fetches fail too (polling at the floor while down), and nothing changes: wait for two of them.
+    const scheduledFailures = () =>
+      a.server.logs.filter(
+        (l) => l['msg'] === 'Federated bundle fetch failed; keeping the last good bundle' && l['trustDomain'] === B && l['manual'] === false,
+      ).length;
+    const before = scheduledFailures();
+    await until('two scheduled fetches to fail', () => (scheduledFailures() >= before + 2 ? true : undefined));
     const rel = relationship(a.server, B);
     expect(rel.status?.bundleSequence).toBe(sequence);
     expect(rel.status?.lastError).toMatch(/cannot fetch|ECONNREFUSED/);

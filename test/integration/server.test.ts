@@ -29,7 +29,7 @@ import {
 import { findGo } from '../helpers/go.js';
 import { newAgentKey } from '../helpers/test-authority.js';
 import { KU, LEAF_KU, mintCertificate, type TestCert } from '../helpers/test-ca.js';
-import { cliJson, runCli, startServerProcess, type ServerProcess } from '../helpers/server-process.js';
+import { cliJson, runCli, startServerProcess, until, type ServerProcess } from '../helpers/server-process.js';
 
 const TD = 'example.org';
 const SERVER_ID = `spiffe://${TD}/tessera/server`;
@@ -377,7 +377,7 @@ describe('tessera server (child process)', () => {
         }
       }
     })();
-    await new Promise((r) => setTimeout(r, 300));
+    await until('the server to sign SVIDs under load', () => (returned.length > 0 ? true : undefined));
     const exit = server.stop('SIGTERM');
     expect(await exit).toBe(0);
     stop = true;

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { createHash } from 'node:crypto';
 import { copyFileSync, mkdtempSync, readFileSync, realpathSync, rmSync, utimesSync } from 'node:fs';
 import * as net from 'node:net';
@@ -245,7 +246,7 @@ describe('workload attestor on real processes', () => {
     const want = createHash('sha256').update(readFileSync(bin)).digest('hex');
     const run = async (): Promise<string> => {
       const child = spawn(bin, ['60'], { stdio: 'ignore' });
-      await new Promise((r) => setTimeout(r, 50));
+      await once(child, 'spawn'); // emitted once exec succeeded: /proc/<pid>/exe is the binary
       try {
         return await hasher.sha256OfExe(child.pid!);
       } finally {

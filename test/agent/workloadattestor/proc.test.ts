@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import {
   copyFileSync,
   mkdtempSync,
@@ -110,7 +111,7 @@ describe('/proc reader on real processes', () => {
     const a = spawn(deletedBin, ['60'], { stdio: 'ignore' });
     const b = spawn(oddBin, ['60'], { stdio: 'ignore' });
     try {
-      await new Promise((r) => setTimeout(r, 100));
+      await Promise.all([once(a, 'spawn'), once(b, 'spawn')]); // both exec'd: /proc/<pid>/exe names the binaries
       unlinkSync(deletedBin);
       expect(proc.exe(a.pid!)).toEqual({ path: deletedBin, deleted: true });
       expect(proc.exe(b.pid!)).toEqual({ path: oddBin, deleted: false });

@@ -122,7 +122,6 @@ describe('agent API TLS (createAgentApiCredentials)', () => {
     const authority = h.authority;
     await h.close();
     h = undefined;
-    await new Promise((r) => setTimeout(r, 20));
-    expect(authority.listenerCounts()).toEqual({ bundle: 0, serverSvid: 0 });
+    await expect.poll(() => authority.listenerCounts()).toEqual({ bundle: 0, serverSvid: 0 });
   });
 });
