@@ -29,7 +29,12 @@ class FakeAttestor implements WorkloadAttestor {
     this.attests++;
     const p = this.procs.get(caller.pid);
     if (!p) throw permissionDenied('caller process exited before attestation');
-    return { pid: caller.pid, startTime: p.startTime, selectors: p.selectors, ppid: 1 };
+    return { pid: caller.pid, startTime: p.startTime, selectors: p.selectors, ppid: 1, sha256Tried: true };
+  }
+
+  recheck(caller: CallerCredentials, bound: AttestedProcess): void {
+    const p = this.procs.get(caller.pid);
+    if (!p || p.startTime !== bound.startTime) throw permissionDenied('caller process exited');
   }
 
   watchExit(caller: CallerCredentials, _p: AttestedProcess, signal: AbortSignal): Promise<void> {

@@ -243,7 +243,7 @@ describe('workload attestor on real processes', () => {
     const bin = join(dir, 'sleeper');
     copyFileSync(realpathSync('/bin/sleep'), bin);
     const want = createHash('sha256').update(readFileSync(bin)).digest('hex');
-    const run = async (): Promise<string> => {
+    const run = async (): Promise<string | undefined> => {
       const child = spawn(bin, ['60'], { stdio: 'ignore' });
       await new Promise((r) => setTimeout(r, 50));
       try {
