@@ -50,8 +50,8 @@ export interface WorkloadAttestorOptions {
  * | `unix:uid:<n>`, `unix:gid:<n>`  | SO_PEERCRED (the caller's effective ids when it connected) |
  * | `unix:user:<name>`, `unix:group:<name>` | those ids in /etc/passwd, /etc/group (omitted when not listed) |
  * | `unix:supplementary_gid:<n>`, `unix:supplementary_group:<name>` | /proc/<pid>/status `Groups:` now, each, sorted |
- * | `unix:path:<path>`              | readlink /proc/<pid>/exe (" (deleted)" removed: the binary it was started from) |
- * | `unix:sha256:<hex>`             | sha256 of that binary's inode, through /proc/<pid>/exe |
+ * | `unix:path:<path>`              | readlink /proc/<pid>/exe (" (deleted)" removed: the binary it was started from), only when that path names the running inode for the agent too (exe-path.ts) |
+ * | `unix:sha256:<hex>`             | sha256 of that binary's inode, through /proc/<pid>/exe; only when wanted and under the size limit (below) |
  * | `cgroup:path:<path>`            | /proc/<pid>/cgroup `0::` line (cgroup v2; omitted on pure v1) |
  * | `systemd:unit:<unit>`           | first `.service`/`.scope` segment of that path (see systemdUnitFromCgroup) |
  *
@@ -72,6 +72,20 @@ export interface WorkloadAttestorOptions {
  *   unix:path and unix:sha256 are omitted, logged (debug). Selectors match as a subset, so fewer selectors can only
  *   entitle the caller to less.
  * - Facts the process controls itself (argv, environment) are not offered.
+ * - `unix:path` is the weaker binary selector: it names a path, not content. It is offered only when the path,
+ *   resolved by the agent, is the inode the process runs (or the process shares the agent's mount namespace), so a
+ *   bind mount in a private mount namespace cannot borrow another program's path; but whoever may write that path
+ *   (or replace the file) decides what runs under it. `unix:sha256` names the content; pair the two, or use sha256
+ *   alone, for binaries whose path others could write. A process allowed to re-point its own exe link (prctl
+ *   PR_SET_MM_MAP with exe_fd: a privileged process; a user namespace of an unprivileged user was refused EPERM on
+ *   Linux 6.18 when we tried) could claim another executable's inode, and so its path and hash.
+ * - `unix:sha256` is computed only when `wantSha256` says so (the manager: some entry with a sha256 selector could
+ *   match the caller's other selectors), and never for a binary over the hasher's size limit
+ *   (workloadAttestor.sha256MaxBytes): a caller chooses its binary, and hashing costs ~1 s of a core per GB.
+ * - Exec: the binary's dev/ino is read before and after its path (equal, or PERMISSION_DENIED), and must be the one
+ *   the connection's peer ran when it was accepted (CallerCredentials.exe): a process that connected, handed the
+ *   socket to a child and exec'd is refused, not attested as its new program. {@link WorkloadAttestor.recheck} is
+ *   the per-call check of a connection already attested (types.ts ConnectionBinding).
  */
 export function createWorkloadAttestor(options: WorkloadAttestorOptions = {}): WorkloadAttestor {
   const proc = options.proc ?? createProcReader();
