@@ -223,8 +223,8 @@ export function createWorkloadAttestor(options: WorkloadAttestorOptions = {}): W
       const unit = systemdUnitFromCgroup(cgroup);
       if (unit !== undefined) tail.push({ type: 'systemd', value: `unit:${unit}` });
     }
-    const sha256Tried = bin !== undefined && (options.wantSha256?.([...selectors, ...tail]) ?? true);
-    const hash = sha256Tried ? await sha256(pid, bin.file) : undefined;
+    const sha256Tried = options.wantSha256?.([...selectors, ...tail]) ?? true;
+    const hash = sha256Tried && bin !== undefined ? await sha256(pid, bin.file) : undefined;
     if (hash !== undefined) add('unix', `sha256:${hash}`);
     selectors.push(...tail);
 
