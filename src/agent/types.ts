@@ -86,6 +86,19 @@ export interface WorkloadAttestor {
  * What one Workload API connection was first attested as. The provider sets `bound` on the connection's first call
  * and, on every later call, serves only a process that is still that one (WorkloadAttestor.recheck): a connection
  * never receives an identity of another program than the one it was first attested as.
+ *
+ * Decisions (issue 10, exec race):
+ * - The connection's caller is the process that connected (SO_PEERCRED/SO_PEERPIDFD), as in SPIRE, and its image
+ *   (pid, start time, binary dev/ino, cgroup) is bound: at accept the binary is recorded (CallerCredentials.exe), at
+ *   the first call the whole attestation, and every later call checks pidfd alive + same binary + same cgroup.
+ *   Once the connector exec's, every call on the connection is PERMISSION_DENIED, whoever makes it.
+ * - A child that inherited the socket while the connector still runs the same binary is served the connector's
+ *   identity: the socket is a capability its owner chose to hand on (it could hand on its SVID and key as well).
+ * - Not used: SO_PASSCRED/SCM_CREDENTIALS (the pid of each message's sender). grpc-js reads the socket through
+ *   libuv, which discards ancillary data; using it would mean our own recvmsg loop under HTTP/2, and the sender of
+ *   the first bytes of a call may not be the sender of the rest. The bound image gives the guarantee above.
+ * - Not seen: an exec between the peer's connect() and the agent's accept (microseconds; the kernel records no binary
+ *   with the peer credentials).
  */
 export interface ConnectionBinding {
   bound?: AttestedProcess;
