@@ -19,7 +19,7 @@ import { WorkloadManager } from './manager/manager.js';
 import { createAgentMetrics, type AgentMetrics } from './metrics.js';
 import type { CallerCredentialsReader, WorkloadAttestor } from './types.js';
 import { startWorkloadApi, type WorkloadApi } from './workloadapi/index.js';
-import { createCallerCredentialsReader, createWorkloadAttestor } from './workloadattestor/index.js';
+import { createBinaryHasher, createCallerCredentialsReader, createWorkloadAttestor } from './workloadattestor/index.js';
 
 /** Knobs for tests and benchmarks; production uses the defaults. */
 export interface AgentTuning {
@@ -106,7 +106,8 @@ export async function startAgent(config: AgentConfig, options: StartAgentOptions
   });
   const manager = new WorkloadManager({
     trustDomain: config.trustDomain,
-    attestor: options.attestor ?? createWorkloadAttestor({ log }),
+    attestor:
+      options.attestor ?? createWorkloadAttestor({ log, hasher: createBinaryHasher({ maxBytes: config.sha256MaxBytes }) }),
     signer,
     minter: {
       async mint({ entryId, audience, instanceId, supervisorInstanceId }) {

@@ -42,6 +42,11 @@ export const agentConfigSchema = defineSchema({
       default: {},
       fields: { listen: { type: 'string', nonEmpty: true, default: '127.0.0.1:8082' } },
     },
+    workloadAttestor: {
+      type: 'object',
+      default: {},
+      fields: { sha256MaxBytes: { type: 'int', min: 0, max: 64 * 1024 * 1024 * 1024, default: 1024 * 1024 * 1024 } },
+    },
     logLevel: { type: 'enum', values: ['trace', 'debug', 'info', 'warn', 'error'], default: 'info' },
   },
 });
@@ -68,6 +73,8 @@ export interface AgentConfig {
   readonly dataDir: string;
   readonly socketPath: string;
   readonly httpListen: string;
+  /** Largest binary hashed for a `unix:sha256` selector (workloadAttestor.sha256MaxBytes). */
+  readonly sha256MaxBytes: number;
   readonly logLevel: AgentConfigFile['logLevel'];
 }
 
@@ -128,6 +135,7 @@ export function parseAgentConfig(raw: unknown, baseDir: string): AgentConfig {
     dataDir,
     socketPath: cfg.workloadApi.socketPath ? resolve(cfg.workloadApi.socketPath) : path.join(dataDir, 'api.sock'),
     httpListen: cfg.http.listen,
+    sha256MaxBytes: cfg.workloadAttestor.sha256MaxBytes,
     logLevel: cfg.logLevel,
   };
 }

@@ -6,7 +6,14 @@ import { SpiffeId } from '../../src/spiffe/id/index.js';
 import { BatchSigner, type SignedSvid, type SignRequest } from '../../src/agent/client/batch-signer.js';
 import { WorkloadManager } from '../../src/agent/manager/manager.js';
 import type { AgentEntry } from '../../src/agent/state.js';
-import type { AttestedProcess, CallerCredentials, WorkloadAttestor, WorkloadSelector } from '../../src/agent/types.js';
+import type {
+  AttestedProcess,
+  AttestOptions,
+  CallerCredentials,
+  ConnectionBinding,
+  WorkloadAttestor,
+  WorkloadSelector,
+} from '../../src/agent/types.js';
 import { createTestAuthority, type TestAuthority } from '../helpers/test-authority.js';
 
 /** Processes by pid; exit(pid) ends their watch. */
@@ -14,6 +21,9 @@ class FakeAttestor implements WorkloadAttestor {
   readonly procs = new Map<number, { startTime: bigint; selectors: WorkloadSelector[] }>();
   readonly #exits = new Map<number, () => void>();
   attests = 0;
+  rechecks = 0;
+  /** The wantSha256 answers of each attestation's options. */
+  readonly wantSha256: boolean[] = [];
 
   set(pid: number, selectors: string[], startTime = 1000n): void {
     this.procs.set(pid, {
@@ -25,11 +35,18 @@ class FakeAttestor implements WorkloadAttestor {
     });
   }
 
-  async attest(caller: CallerCredentials): Promise<AttestedProcess> {
+  async attest(caller: CallerCredentials, options: AttestOptions = {}): Promise<AttestedProcess> {
     this.attests++;
     const p = this.procs.get(caller.pid);
+    if (p && options.wantSha256) this.wantSha256.push(options.wantSha256(p.selectors));
     if (!p) throw permissionDenied('caller process exited before attestation');
-    return { pid: caller.pid, startTime: p.startTime, selectors: p.selectors, ppid: 1 };
+    return { pid: caller.pid, startTime: p.startTime, selectors: p.selectors, ppid: 1, sha256Tried: true };
+  }
+
+  recheck(caller: CallerCredentials, bound: AttestedProcess): void {
+    this.rechecks++;
+    const p = this.procs.get(caller.pid);
+    if (!p || p.startTime !== bound.startTime) throw permissionDenied('caller process exited');
   }
 
   watchExit(caller: CallerCredentials, _p: AttestedProcess, signal: AbortSignal): Promise<void> {
@@ -238,5 +255,42 @@ describe('WorkloadManager', () => {
     expect(s.batches.reduce((a, b) => a + b, 0)).toBe(200);
     expect(s.batches.length).toBeLessThanOrEqual(10);
     console.log(JSON.stringify({ bench: 'agent-manager-burst', instances: 200, ms: Math.round(ms), batches: s.batches.length }));
+  });
+
+  it('binds a connection to its first attestation: later calls recheck cheaply, a changed process is refused', async () => {
+    const s = await setup();
+    s.attestor.set(10, ['unix:uid:1000', 'unix:path:/bin/a']);
+    s.sync([entry('a', 'spiffe://example.org/a', ['unix:uid:1000', 'unix:path:/bin/a'])]);
+    const conn: ConnectionBinding = {};
+    const first = await s.manager.session(caller(10), conn);
+    expect(conn.bound?.pid).toBe(10);
+    const attests = s.attestor.attests;
+    expect(await s.manager.session(caller(10), conn)).toBe(first);
+    expect(s.attestor.attests).toBe(attests);
+    expect(s.attestor.rechecks).toBe(1);
+    // The process is gone and its pid now runs something else: the recheck refuses the old connection.
+    s.attestor.set(10, ['unix:uid:1000', 'unix:path:/bin/b'], 2000n);
+    expect(await codeOf(s.manager.session(caller(10), conn))).toBe('PERMISSION_DENIED');
+    // Another image attested on a connection bound to the first is refused, even if the recheck were fooled.
+    const racing: ConnectionBinding = { bound: { ...conn.bound!, startTime: 2000n, exe: { dev: 1n, ino: 1n } } };
+    expect(await codeOf(s.manager.session(caller(10), racing))).toBe('PERMISSION_DENIED');
+  });
+
+  it('asks for the binary hash only when a unix:sha256 entry could match the caller', async () => {
+    const s = await setup();
+    s.attestor.set(10, ['unix:uid:1000', 'unix:path:/bin/a']);
+    s.sync([entry('a', 'spiffe://example.org/a', ['unix:uid:1000', 'unix:path:/bin/a'])]);
+    await s.manager.session(caller(10));
+    s.sync([
+      entry('a', 'spiffe://example.org/a', ['unix:uid:1000', 'unix:path:/bin/a']),
+      entry('h', 'spiffe://example.org/h', ['unix:uid:2000', `unix:sha256:${'ab'.repeat(32)}`]),
+    ]);
+    await s.manager.session(caller(10));
+    s.sync([
+      entry('a', 'spiffe://example.org/a', ['unix:uid:1000', 'unix:path:/bin/a']),
+      entry('h2', 'spiffe://example.org/h2', ['unix:uid:1000', `unix:sha256:${'ab'.repeat(32)}`]),
+    ]);
+    await s.manager.session(caller(10));
+    expect(s.attestor.wantSha256).toEqual([false, false, true]);
   });
 });

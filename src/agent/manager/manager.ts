@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { systemClock, type Clock } from '../../common/clock.js';
-import { isTesseraError, unavailable } from '../../common/errors.js';
+import { isTesseraError, permissionDenied, unavailable } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
 import type { JwtBundle, SpiffeBundle } from '../../spiffe/bundle/index.js';
 import type { TrustDomain } from '../../spiffe/id/index.js';
@@ -10,13 +10,16 @@ import type { AgentEntry, SyncState } from '../state.js';
 import type {
   AttestedProcess,
   CallerCredentials,
+  ConnectionBinding,
   WorkloadAttestor,
+  WorkloadSelector,
   WorkloadIdentityProvider,
   WorkloadSession,
 } from '../types.js';
 import { KeyPool } from './instance-key.js';
 import { readAncestry, type ProcessRef } from '../workloadattestor/ancestry.js';
 import { compareEntries, matchInstance, selectorSetKey, type AncestorInstance, type InstanceMatch } from './matching.js';
+import { sameImage, sha256Wanted, usesSha256 } from './binding.js';
 import { InstanceSession, type InstanceIdentity, type JwtMinter, type SessionContext } from './session.js';
 
 export interface WorkloadManagerOptions {
@@ -98,6 +101,9 @@ export class WorkloadManager implements WorkloadIdentityProvider {
   readonly #conflictsReported = new Set<string>();
   readonly #keys: KeyPool;
   #entries: AgentEntry[] = [];
+  /** The entries with a unix:sha256 selector: only callers one of them could match get their binary hashed. */
+  #sha256Entries: AgentEntry[] = [];
+  readonly #wantSha256 = (selectors: readonly WorkloadSelector[]): boolean => sha256Wanted(this.#sha256Entries, selectors);
   #entriesKey = '';
   #entriesVersion = 0;
   #bundle: SpiffeBundle | undefined;
@@ -164,6 +170,7 @@ export class WorkloadManager implements WorkloadIdentityProvider {
       !this.#bundle || !this.#bundle.equals(state.bundle) || !sameBundles(this.#federated, state.federatedBundles);
     const first = this.#bundle === undefined;
     this.#entries = entries;
+    this.#sha256Entries = entries.filter(usesSha256);
     this.#entriesKey = entriesKey;
     this.#bundle = state.bundle;
     this.#federated = state.federatedBundles;
@@ -180,10 +187,34 @@ export class WorkloadManager implements WorkloadIdentityProvider {
     });
   }
 
-  async session(caller: CallerCredentials): Promise<WorkloadSession> {
+  /**
+   * With `connection` (the Workload API passes each call's): the first call binds the connection to the process it
+   * attests (types.ts ConnectionBinding); every later call first re-checks cheaply that the process is still that
+   * one (WorkloadAttestor.recheck: alive, same binary, same cgroup; PERMISSION_DENIED otherwise) and is served its
+   * live session without reading /proc again. A full attestation runs again only when that session is gone or was
+   * replaced (its selectors changed), or an entry now wants the binary's sha256; it too must find the bound process.
+   */
+  async session(caller: CallerCredentials, connection?: ConnectionBinding): Promise<WorkloadSession> {
     if (this.#closed) throw unavailable('the agent is shutting down');
     if (!this.#bundle) throw unavailable('the agent has not synchronised with the server yet');
-    const process = await this.#o.attestor.attest(caller);
+    const bound = connection?.bound;
+    if (bound !== undefined) {
+      this.#o.attestor.recheck(caller, bound);
+      const existing = this.#sessions.get(`${bound.pid}:${bound.startTime}`);
+      const hashWanted = !bound.sha256Tried && this.#sha256Entries.length > 0 && this.#wantSha256(bound.selectors);
+      if (existing && !existing.closed && !hashWanted && existing.selectorsKey === selectorSetKey(bound.selectors)) {
+        return existing;
+      }
+    }
+    const process = await this.#o.attestor.attest(caller, { wantSha256: this.#wantSha256 });
+    if (connection !== undefined) {
+      // Also when two first calls race: the connection is bound once, to one process image.
+      const first = connection.bound;
+      if (first !== undefined && !sameImage(first, process)) {
+        throw permissionDenied('the process on this connection is not the one it was first attested as (exec?); open a new connection');
+      }
+      connection.bound = process;
+    }
     const key = `${process.pid}:${process.startTime}`;
     const selectorsKey = selectorSetKey(process.selectors);
     const existing = this.#sessions.get(key);
@@ -196,7 +227,7 @@ export class WorkloadManager implements WorkloadIdentityProvider {
     if (pending) {
       const session = await pending;
       if (session.selectorsKey === selectorsKey) return session;
-      return this.session(caller);
+      return this.session(caller, connection);
     }
     pending = this.#create(caller, process, selectorsKey);
     this.#pending.set(key, pending);

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
-import type { CallerCredentials } from '../types.js';
+import type { AttestedProcess, CallerCredentials, ConnectionBinding } from '../types.js';
 
 /**
  * How a Workload API call finds the connection (and so the kernel-attested caller) it arrived on.
@@ -19,11 +19,16 @@ import type { CallerCredentials } from '../types.js';
  * The record is removed when the socket closes, and the socket also carries it under {@link CONNECTION} for code that
  * holds the socket.
  */
-export interface WorkloadConnection {
+export interface WorkloadConnection extends ConnectionBinding {
   /** The tag grpc-js reports as the call's peer. */
   readonly tag: string;
   readonly caller: CallerCredentials;
   readonly socket: Socket;
+  /**
+   * The process the connection's first call was attested as (set by the provider, types.ts ConnectionBinding); later
+   * calls are served only while the connection's process is still that one.
+   */
+  bound?: AttestedProcess;
 }
 
 /** The connection record on its socket. */

@@ -87,7 +87,7 @@ export function createWorkloadApiService(options: WorkloadApiServiceOptions): Wo
     },
   });
 
-  /** Attests the call's caller. */
+  /** Attests the call's caller (bound to the connection: the first call's process, see ConnectionBinding). */
   async function sessionOf(call: { getPeer(): string }): Promise<WorkloadSession> {
     const conn = connectionOf(call);
     if (!conn) {
@@ -95,7 +95,7 @@ export function createWorkloadApiService(options: WorkloadApiServiceOptions): Wo
       throw unavailable('workload attestation failed');
     }
     try {
-      return await provider.session(conn.caller);
+      return await provider.session(conn.caller, conn);
     } catch (err) {
       if (isTesseraError(err)) throw err;
       log.error({ err, pid: conn.caller.pid }, 'Workload attestation failed');

@@ -1,12 +1,32 @@
 import { internal, isTesseraError, permissionDenied, unavailable } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
-import type { AttestedProcess, CallerCredentials, WorkloadAttestor, WorkloadSelector } from '../types.js';
+import type {
+  AttestedProcess,
+  AttestOptions,
+  CallerCredentials,
+  FileIdentity,
+  WorkloadAttestor,
+  WorkloadSelector,
+} from '../types.js';
 import { createAccountsReader, type AccountsReader } from './accounts.js';
 import { createBinaryHasher, type BinaryHasher } from './binary-hash.js';
+import { exePathHolds } from './exe-path.js';
 import { createExitWatcher, type ExitWatcher } from './exit-watcher.js';
-import type { Libc } from './libc.js';
-import { pidfdPid } from './pidfd.js';
-import { createProcReader, isProcessGone, systemdUnitFromCgroup, type ProcExe, type ProcReader } from './proc.js';
+import { libc, type Libc } from './libc.js';
+import { pidfdPid, pidfdsExited } from './pidfd.js';
+import {
+  createProcReader,
+  isProcessGone,
+  sameFile,
+  systemdUnitFromCgroup,
+  type ProcExe,
+  type ProcReader,
+} from './proc.js';
+
+const EXEC_SINCE_CONNECT =
+  'the process that connected runs another binary than when it connected (exec); connect from the program that calls';
+const EXEC_SINCE_ATTEST =
+  'the process on this connection runs another binary than when it was attested (exec); open a new connection';
 
 export interface WorkloadAttestorOptions {
   /** Seams (tests). Defaults read the real /proc, /etc/passwd, /etc/group. */
@@ -30,8 +50,8 @@ export interface WorkloadAttestorOptions {
  * | `unix:uid:<n>`, `unix:gid:<n>`  | SO_PEERCRED (the caller's effective ids when it connected) |
  * | `unix:user:<name>`, `unix:group:<name>` | those ids in /etc/passwd, /etc/group (omitted when not listed) |
  * | `unix:supplementary_gid:<n>`, `unix:supplementary_group:<name>` | /proc/<pid>/status `Groups:` now, each, sorted |
- * | `unix:path:<path>`              | readlink /proc/<pid>/exe (" (deleted)" removed: the binary it was started from) |
- * | `unix:sha256:<hex>`             | sha256 of that binary's inode, through /proc/<pid>/exe |
+ * | `unix:path:<path>`              | readlink /proc/<pid>/exe (" (deleted)" removed: the binary it was started from), only when that path names the running inode for the agent too (exe-path.ts) |
+ * | `unix:sha256:<hex>`             | sha256 of that binary's inode, through /proc/<pid>/exe; only when wanted and under the size limit (below) |
  * | `cgroup:path:<path>`            | /proc/<pid>/cgroup `0::` line (cgroup v2; omitted on pure v1) |
  * | `systemd:unit:<unit>`           | first `.service`/`.scope` segment of that path (see systemdUnitFromCgroup) |
  *
@@ -52,6 +72,20 @@ export interface WorkloadAttestorOptions {
  *   unix:path and unix:sha256 are omitted, logged (debug). Selectors match as a subset, so fewer selectors can only
  *   entitle the caller to less.
  * - Facts the process controls itself (argv, environment) are not offered.
+ * - `unix:path` is the weaker binary selector: it names a path, not content. It is offered only when the path,
+ *   resolved by the agent, is the inode the process runs (or the process shares the agent's mount namespace), so a
+ *   bind mount in a private mount namespace cannot borrow another program's path; but whoever may write that path
+ *   (or replace the file) decides what runs under it. `unix:sha256` names the content; pair the two, or use sha256
+ *   alone, for binaries whose path others could write. A process allowed to re-point its own exe link (prctl
+ *   PR_SET_MM_MAP with exe_fd: a privileged process; a user namespace of an unprivileged user was refused EPERM on
+ *   Linux 6.18 when we tried) could claim another executable's inode, and so its path and hash.
+ * - `unix:sha256` is computed only when `wantSha256` says so (the manager: some entry with a sha256 selector could
+ *   match the caller's other selectors), and never for a binary over the hasher's size limit
+ *   (workloadAttestor.sha256MaxBytes): a caller chooses its binary, and hashing costs ~1 s of a core per GB.
+ * - Exec: the binary's dev/ino is read before and after its path (equal, or PERMISSION_DENIED), and must be the one
+ *   the connection's peer ran when it was accepted (CallerCredentials.exe): a process that connected, handed the
+ *   socket to a child and exec'd is refused, not attested as its new program. {@link WorkloadAttestor.recheck} is
+ *   the per-call check of a connection already attested (types.ts ConnectionBinding).
  */
 export function createWorkloadAttestor(options: WorkloadAttestorOptions = {}): WorkloadAttestor {
   const proc = options.proc ?? createProcReader();
@@ -108,16 +142,39 @@ export function createWorkloadAttestor(options: WorkloadAttestorOptions = {}): W
     }
   }
 
-  async function sha256(pid: number): Promise<string | undefined> {
+  let c: Libc | undefined = options.libc;
+  const lib = (): Libc => (c ??= libc());
+
+  async function sha256(pid: number, running: FileIdentity): Promise<string | undefined> {
     try {
-      return await hasher.sha256OfExe(pid);
+      const hash = await hasher.sha256OfExe(pid, running);
+      if (hash === undefined) log?.debug({ pid }, 'Binary of a caller is over the hashing size limit: no unix:sha256');
+      return hash;
     } catch (err) {
       if (isNotPermitted(err)) return undefined;
       throw err;
     }
   }
 
-  async function attest(caller: CallerCredentials): Promise<AttestedProcess> {
+  /** The running binary's identity, read before and after its path so both describe one binary (no exec between). */
+  function binary(pid: number): { exe: ProcExe; file: FileIdentity } | undefined {
+    let file: FileIdentity;
+    try {
+      file = proc.exeFile(pid);
+    } catch (err) {
+      if (isNotPermitted(err)) {
+        log?.debug({ pid, err }, 'Cannot read the binary of a caller: no unix:path or unix:sha256 selectors');
+        return undefined;
+      }
+      throw err;
+    }
+    const exe = readExe(pid);
+    if (exe === undefined) return undefined;
+    if (!sameFile(proc.exeFile(pid), file)) throw permissionDenied('process changed during attestation (exec?)');
+    return { exe, file };
+  }
+
+  async function attest(caller: CallerCredentials, options: AttestOptions): Promise<AttestedProcess> {
     const { pid } = caller;
     if (!Number.isInteger(pid) || pid <= 0) {
       throw permissionDenied('caller process is not visible in the agent pid namespace');
@@ -125,13 +182,11 @@ export function createWorkloadAttestor(options: WorkloadAttestorOptions = {}): W
     const before = startTime(pid, 'before');
 
     const status = proc.status(pid);
-    const exe = readExe(pid);
-    const hash = exe === undefined ? undefined : await sha256(pid);
+    const bin = binary(pid);
+    if (bin !== undefined && caller.exe !== undefined && !sameFile(bin.file, caller.exe)) {
+      throw permissionDenied(EXEC_SINCE_CONNECT);
+    }
     const cgroup = proc.cgroup(pid);
-
-    const after = startTime(pid, 'after');
-    if (after !== before) throw permissionDenied('process changed during attestation (pid reuse?)');
-    checkPidfdAfter(caller);
 
     const [, euid] = status.uids;
     const [, egid] = status.gids;
@@ -158,24 +213,79 @@ export function createWorkloadAttestor(options: WorkloadAttestorOptions = {}): W
       const name = accounts.groupName(g);
       if (name !== undefined) add('unix', `supplementary_group:${name}`);
     }
-    if (exe !== undefined) add('unix', `path:${exe.path}`);
-    if (hash !== undefined) add('unix', `sha256:${hash}`);
-    if (cgroup !== undefined) {
-      add('cgroup', `path:${cgroup}`);
-      const unit = systemdUnitFromCgroup(cgroup);
-      if (unit !== undefined) add('systemd', `unit:${unit}`);
+    if (bin !== undefined) {
+      if (exePathHolds(proc, pid, bin.exe, bin.file)) add('unix', `path:${bin.exe.path}`);
+      else log?.debug({ pid }, 'Binary path of a caller names another file in the agent mount namespace: no unix:path');
     }
-    return { pid, startTime: before, selectors, ppid: status.ppid };
+    const tail: WorkloadSelector[] = [];
+    if (cgroup !== undefined) {
+      tail.push({ type: 'cgroup', value: `path:${cgroup}` });
+      const unit = systemdUnitFromCgroup(cgroup);
+      if (unit !== undefined) tail.push({ type: 'systemd', value: `unit:${unit}` });
+    }
+    const sha256Tried = options.wantSha256?.([...selectors, ...tail]) ?? true;
+    const hash = sha256Tried && bin !== undefined ? await sha256(pid, bin.file) : undefined;
+    if (hash !== undefined) add('unix', `sha256:${hash}`);
+    selectors.push(...tail);
+
+    const after = startTime(pid, 'after');
+    if (after !== before) throw permissionDenied('process changed during attestation (pid reuse?)');
+    checkPidfdAfter(caller);
+
+    return {
+      pid,
+      startTime: before,
+      selectors,
+      ppid: status.ppid,
+      ...(bin !== undefined && { exe: bin.file }),
+      ...(cgroup !== undefined && { cgroup }),
+      sha256Tried,
+    };
+  }
+
+  /**
+   * The per-call check of a bound connection (types.ts WorkloadAttestor.recheck): 2–3 small reads instead of the
+   * whole attestation. With a pidfd the start time need not be read: while the pidfd has not exited, the pid cannot
+   * name another process, so the reads were of the caller.
+   */
+  function recheck(caller: CallerCredentials, bound: AttestedProcess): void {
+    const { pid } = caller;
+    if (pid !== bound.pid) throw internal(`recheck: caller pid ${pid} is not the bound pid ${bound.pid}`);
+    if (caller.pidfd === undefined && startTime(pid, 'before') !== bound.startTime) {
+      throw permissionDenied('caller process exited (its pid now names another process)');
+    }
+    if (bound.exe !== undefined && !sameFile(proc.exeFile(pid), bound.exe)) throw permissionDenied(EXEC_SINCE_ATTEST);
+    if (bound.cgroup !== undefined && proc.cgroup(pid) !== bound.cgroup) {
+      throw permissionDenied(
+        `the process on this connection moved from cgroup ${JSON.stringify(bound.cgroup)} since it was attested; open a new connection`,
+      );
+    }
+    if (caller.pidfd !== undefined) {
+      if (pidfdsExited([caller.pidfd], lib())[0] === true) throw permissionDenied('caller process exited');
+    } else if (startTime(pid, 'after') !== bound.startTime) {
+      throw permissionDenied('caller process exited (its pid now names another process)');
+    }
+  }
+
+  function mapError(caller: CallerCredentials, err: unknown): unknown {
+    if (isTesseraError(err)) return err;
+    if (isProcessGone(err)) return permissionDenied('caller process exited before attestation', { cause: err });
+    return unavailable(`cannot read the process facts of pid ${caller.pid}`, { cause: err });
   }
 
   return {
-    async attest(caller) {
+    async attest(caller, attestOptions = {}) {
       try {
-        return await attest(caller);
+        return await attest(caller, attestOptions);
       } catch (err) {
-        if (isTesseraError(err)) throw err;
-        if (isProcessGone(err)) throw permissionDenied('caller process exited before attestation', { cause: err });
-        throw unavailable(`cannot read the process facts of pid ${caller.pid}`, { cause: err });
+        throw mapError(caller, err);
+      }
+    },
+    recheck(caller, bound) {
+      try {
+        recheck(caller, bound);
+      } catch (err) {
+        throw mapError(caller, err);
       }
     },
     watchExit(caller, attested, signal) {

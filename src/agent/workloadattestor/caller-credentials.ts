@@ -1,8 +1,9 @@
 import type { Socket } from 'node:net';
 import { getSystemErrorName } from 'node:util';
 import { internal, unavailable } from '../../common/errors.js';
-import type { CallerCredentials, CallerCredentialsReader } from '../types.js';
+import type { CallerCredentials, CallerCredentialsReader, FileIdentity } from '../types.js';
 import { EINVAL, ENOPROTOOPT, ENOSYS, libc, SO_PEERCRED, SO_PEERPIDFD, SOL_SOCKET, type Libc } from './libc.js';
+import { createProcReader } from './proc.js';
 
 /** How the reader got the pidfd of the last connection it read (for logs and tests). */
 export type PidfdSource = 'peer' | 'pidfd_open' | 'none';
@@ -10,6 +11,8 @@ export type PidfdSource = 'peer' | 'pidfd_open' | 'none';
 export interface CallerCredentialsReaderOptions {
   /** Tests: a fake libc. */
   readonly libc?: Libc;
+  /** dev/ino of the binary a pid runs (default: stat through /proc/<pid>/exe). */
+  readonly exeFile?: (pid: number) => FileIdentity;
 }
 
 /**
@@ -25,6 +28,11 @@ export interface CallerCredentialsReaderOptions {
  *   fails, no pidfd: the attestor then relies on start times alone.
  *   If SO_PEERPIDFD exists but fails otherwise (ESRCH: the peer is already gone), the read fails: falling back to
  *   pidfd_open then could pin a different process that reused the pid.
+ * - exe: dev/ino of the binary the peer runs now, right after accept (one stat through /proc/<pid>/exe, ~5 µs), so
+ *   that an exec between connecting and the first call is seen (the attestor refuses it): a process can connect,
+ *   fork a child that keeps the socket, then exec a binary that has an identity. An exec in the short window between
+ *   connect() and this read is not seen: the kernel records no exe with the peer credentials. Undefined when it
+ *   cannot be read (EACCES: a non-root agent; the attestor then has no path or sha256 selectors either).
  * - A pid of 0 (the peer is in a pid namespace not visible from ours) is returned as is, with no pidfd: the attestor
  *   refuses it with PERMISSION_DENIED, which reaches the caller as a gRPC status rather than a dropped connection.
  *
@@ -36,6 +44,7 @@ export function createCallerCredentialsReader(options: CallerCredentialsReaderOp
   lastPidfdSource(): PidfdSource;
 } {
   const c = options.libc ?? libc();
+  const exeFile = options.exeFile ?? createProcReader().exeFile;
   const ucred = Buffer.alloc(12);
   const ucredLen: [number] = [12];
   const intBuf = Buffer.alloc(4);
@@ -87,7 +96,13 @@ export function createCallerCredentialsReader(options: CallerCredentialsReaderOp
         pidfd = openPidfd(pid);
         lastSource = pidfd === undefined ? 'none' : 'pidfd_open';
       }
-      return pidfd === undefined ? { pid, uid, gid } : { pid, uid, gid, pidfd };
+      let exe: FileIdentity | undefined;
+      try {
+        exe = exeFile(pid);
+      } catch {
+        exe = undefined;
+      }
+      return { pid, uid, gid, ...(pidfd !== undefined && { pidfd }), ...(exe !== undefined && { exe }) };
     },
     lastPidfdSource: () => lastSource,
   };

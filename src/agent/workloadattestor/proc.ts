@@ -1,4 +1,5 @@
 import { closeSync, openSync, readlinkSync, readSync, statSync } from 'node:fs';
+import type { FileIdentity } from '../types.js';
 
 /**
  * Kernel facts of a process from /proc. Synchronous on purpose: these are small in-memory pseudo-files (no disk I/O,
@@ -38,6 +39,12 @@ export interface ProcReader {
   exe(pid: number): ProcExe;
   /** The cgroup v2 path (`0::<path>` line), or undefined on a pure cgroup v1 host. */
   cgroup(pid: number): string | undefined;
+  /** dev/ino of the binary the process runs: stat through /proc/<pid>/exe (reaches the inode in any namespace). */
+  exeFile(pid: number): FileIdentity;
+  /** Identity of the process's mount namespace (stat of /proc/<pid>/ns/mnt); `self` = the agent's. */
+  mountNamespace(pid: number | 'self'): FileIdentity;
+  /** dev/ino of `path` resolved in the AGENT's mount namespace, undefined when nothing is there. */
+  fileAt(path: string): FileIdentity | undefined;
 }
 
 export function createProcReader(procRoot = '/proc'): ProcReader {
@@ -46,7 +53,27 @@ export function createProcReader(procRoot = '/proc'): ProcReader {
     status: (pid) => parseStatus(readProcFile(`${procRoot}/${pid}/status`)),
     exe: (pid) => readExe(`${procRoot}/${pid}/exe`),
     cgroup: (pid) => parseCgroup(readProcFile(`${procRoot}/${pid}/cgroup`, 'utf8')),
+    exeFile: (pid) => fileIdentity(`${procRoot}/${pid}/exe`),
+    mountNamespace: (pid) => fileIdentity(`${procRoot}/${pid}/ns/mnt`),
+    fileAt: (path) => {
+      try {
+        const st = statSync(path, { bigint: true, throwIfNoEntry: false });
+        return st === undefined ? undefined : { dev: st.dev, ino: st.ino };
+      } catch {
+        // ENOTDIR, ELOOP, EACCES…: nothing we can vouch for is there.
+        return undefined;
+      }
+    },
   };
+}
+
+function fileIdentity(path: string): FileIdentity {
+  const st = statSync(path, { bigint: true });
+  return { dev: st.dev, ino: st.ino };
+}
+
+export function sameFile(a: FileIdentity, b: FileIdentity): boolean {
+  return a.dev === b.dev && a.ino === b.ino;
 }
 
 let scratch = Buffer.allocUnsafe(16 * 1024);

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createHash } from 'node:crypto';
-import { copyFileSync, mkdtempSync, readFileSync, realpathSync, rmSync, utimesSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, readlinkSync, realpathSync, rmSync, utimesSync } from 'node:fs';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +12,7 @@ import { createBinaryHasher } from '../../../src/agent/workloadattestor/binary-h
 import { closePidfd } from '../../../src/agent/workloadattestor/caller-credentials.js';
 import { createExitWatcher } from '../../../src/agent/workloadattestor/exit-watcher.js';
 import { createProcReader, type ProcReader } from '../../../src/agent/workloadattestor/proc.js';
+import { eventually } from '../harness.js';
 import {
   cgroupV2Path,
   codeOf,
@@ -244,7 +245,7 @@ describe('workload attestor on real processes', () => {
     const bin = join(dir, 'sleeper');
     copyFileSync(realpathSync('/bin/sleep'), bin);
     const want = createHash('sha256').update(readFileSync(bin)).digest('hex');
-    const run = async (): Promise<string> => {
+    const run = async (): Promise<string | undefined> => {
       const child = spawn(bin, ['60'], { stdio: 'ignore' });
       await once(child, 'spawn'); // emitted once exec succeeded: /proc/<pid>/exe is the binary
       try {
@@ -338,6 +339,125 @@ describe('workload attestor on real processes', () => {
       }
       console.log(`[workload-attestor] ${Math.round(n / 0.5)} attestations/s (sequential, sha256 cached)`);
       expect(n).toBeGreaterThan(0);
+    } finally {
+      await killAndReap(child);
+    }
+  });
+
+  it('recheck passes for the same process and refuses it once it exec\'d another binary (exe dev/ino)', async () => {
+    const attestor = createWorkloadAttestor();
+    // A shell that connects nothing itself: the caller credentials are its pid; it execs sleep when told to.
+    const child = spawn('sh', ['-c', 'read x; exec sleep 60'], { stdio: ['pipe', 'ignore', 'ignore'] });
+    try {
+      const caller: CallerCredentials = { pid: child.pid!, uid: process.geteuid!(), gid: process.getegid!() };
+      const bound = await attestor.attest(caller);
+      expect(bound.exe).toBeDefined();
+      expect(() => attestor.recheck(caller, bound)).not.toThrow();
+      const shell = readlinkSync(`/proc/${child.pid!}/exe`);
+      child.stdin!.write('go\n');
+      await eventually(() => readlinkSync(`/proc/${child.pid!}/exe`) !== shell, 5_000, 'exec');
+      const err = (() => {
+        try {
+          attestor.recheck(caller, bound);
+        } catch (e) {
+          return e as { code: string; message: string };
+        }
+        return undefined;
+      })();
+      expect(err?.code).toBe('PERMISSION_DENIED');
+      expect(err?.message).toMatch(/runs another binary than when it was attested \(exec\)/);
+      // A first attestation of a connection whose peer exec'd since accept is refused too.
+      expect(await codeOf(attestor.attest({ ...caller, exe: bound.exe! }))).toBe('PERMISSION_DENIED');
+      // The same pid attested afresh (no accept-time binary to compare) is the new program, and says so.
+      const now = await attestor.attest(caller);
+      expect(s(now.selectors)).toContain(`unix:path:${realpathSync('/usr/bin/sleep')}`);
+    } finally {
+      await killAndReap(child);
+    }
+  });
+
+  it('recheck refuses a process moved to another cgroup, and one that exited', async () => {
+    const real = createProcReader();
+    let cgroup: string | undefined = '/moved.slice/x.scope';
+    const attestor = createWorkloadAttestor({ proc: { ...real, cgroup: (pid) => cgroup ?? real.cgroup(pid) } });
+    const child = await spawnConnectedChild(server.path);
+    const { caller } = await server.accepted(child.pid);
+    const bound = await attestor.attest(caller);
+    cgroup = undefined;
+    expect(() => attestor.recheck(caller, bound)).toThrow(/moved from cgroup "\/moved.slice\/x.scope"/);
+    const { libc } = await import('../../../src/agent/workloadattestor/libc.js');
+    const pidfd = libc().dupCloexec(caller.pidfd!);
+    await killAndReap(child);
+    expect(() => attestor.recheck({ ...caller, pidfd }, { ...bound, cgroup: real.cgroup(process.pid)! })).toThrow(
+      /caller process exited/,
+    );
+    closePidfd(pidfd);
+  });
+
+  it('offers unix:path for a process in another mount namespace only when the path is the same inode here', async () => {
+    const attestor = createWorkloadAttestor();
+    const spoofed = spawn(
+      'unshare',
+      ['-Urm', 'sh', '-c', 'mount --bind "$1" /usr/bin/sleep && exec /usr/bin/sleep -e "setTimeout(() => {}, 60000)"', 'sh', nodePath],
+      { stdio: 'ignore' },
+    );
+    const honest = spawn('unshare', ['-Urm', nodePath, '-e', 'setTimeout(() => {}, 60000)'], { stdio: 'ignore' });
+    try {
+      await eventually(() => readlinkSync(`/proc/${spoofed.pid!}/exe`) === '/usr/bin/sleep', 5_000, 'spoofed exec');
+      await eventually(() => readlinkSync(`/proc/${honest.pid!}/exe`) === nodePath, 5_000, 'honest exec');
+      const bad = s((await attestor.attest({ pid: spoofed.pid!, uid: 0, gid: 0 })).selectors);
+      expect(bad.filter((x) => x.startsWith('unix:path:'))).toEqual([]);
+      // What it really runs still shows, by content.
+      expect(bad).toContain(`unix:sha256:${nodeSha256}`);
+      const good = s((await attestor.attest({ pid: honest.pid!, uid: 0, gid: 0 })).selectors);
+      expect(good).toContain(`unix:path:${nodePath}`);
+    } finally {
+      await Promise.all([killAndReap(spoofed), killAndReap(honest)]);
+    }
+  });
+
+  it('hashes only when asked (wantSha256) and never a binary over the size limit', async () => {
+    const hasher = createBinaryHasher({ maxBytes: 1024 });
+    const attestor = createWorkloadAttestor({ hasher });
+    const seen: string[][] = [];
+    const skipped = await attestor.attest({ pid: process.pid, uid: 0, gid: 0 }, {
+      wantSha256: (sel) => {
+        seen.push(s(sel));
+        return false;
+      },
+    });
+    expect(skipped.sha256Tried).toBe(false);
+    expect(s(skipped.selectors).some((x) => x.startsWith('unix:sha256:'))).toBe(false);
+    // The predicate saw every other selector.
+    expect(seen[0]).toEqual(s(skipped.selectors));
+    const tooBig = await attestor.attest({ pid: process.pid, uid: 0, gid: 0 }, { wantSha256: () => true });
+    expect(tooBig.sha256Tried).toBe(true);
+    expect(s(tooBig.selectors).some((x) => x.startsWith('unix:sha256:'))).toBe(false);
+    expect(hasher.stats()).toMatchObject({ misses: 0, bytesHashed: 0, tooLarge: 1 });
+  });
+
+  it('measures a per-call recheck against a full attestation (logged, no timing assertion)', async () => {
+    const attestor = createWorkloadAttestor();
+    const child = await spawnConnectedChild(server.path);
+    try {
+      const { caller } = await server.accepted(child.pid);
+      const bound = await attestor.attest(caller);
+      const rate = async (fn: () => unknown): Promise<number> => {
+        const until = performance.now() + 500;
+        let n = 0;
+        while (performance.now() < until) {
+          await fn();
+          n++;
+        }
+        return n / 0.5;
+      };
+      const full = await rate(() => attestor.attest(caller));
+      const recheck = await rate(() => attestor.recheck(caller, bound));
+      const us = (perSecond: number): string => (1e6 / perSecond).toFixed(1);
+      console.log(
+        `[workload-attestor] full attestation ${Math.round(full)}/s (${us(full)} µs), recheck ${Math.round(recheck)}/s (${us(recheck)} µs)`,
+      );
+      expect(recheck).toBeGreaterThan(0);
     } finally {
       await killAndReap(child);
     }

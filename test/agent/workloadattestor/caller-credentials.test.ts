@@ -21,6 +21,10 @@ import { pidfdPid } from '../../../src/agent/workloadattestor/pidfd.js';
 import { killAndReap, spawnConnectedChild, startPeerServer, type PeerServer } from './helpers.js';
 
 const isRoot = process.getuid?.() === 0;
+/** Fake pids (4242…) may name some real process on this machine: never stat its binary. */
+const noExe = (): never => {
+  throw Object.assign(new Error('ENOENT'), { code: 'ENOENT' });
+};
 
 describe('caller credentials (SO_PEERCRED / SO_PEERPIDFD through koffi)', () => {
   let server: PeerServer;
@@ -184,14 +188,14 @@ describe('caller credentials fallbacks (fake libc)', () => {
   }
 
   it('uses SO_PEERPIDFD when the kernel has it', () => {
-    const reader = createCallerCredentialsReader({ libc: fakeLibc(undefined, 99) });
+    const reader = createCallerCredentialsReader({ libc: fakeLibc(undefined, 99), exeFile: noExe });
     expect(reader.read(5)).toEqual({ pid: 4242, uid: 1000, gid: 1001, pidfd: 77 });
     expect(reader.lastPidfdSource()).toBe('peer');
   });
 
   it.each([ENOPROTOOPT, EINVAL])('falls back to pidfd_open when SO_PEERPIDFD is unknown (errno %i)', (errno) => {
     const c = fakeLibc(errno, 99);
-    const reader = createCallerCredentialsReader({ libc: c });
+    const reader = createCallerCredentialsReader({ libc: c, exeFile: noExe });
     expect(reader.read(5)).toEqual({ pid: 4242, uid: 1000, gid: 1001, pidfd: 99 });
     expect(reader.lastPidfdSource()).toBe('pidfd_open');
     reader.read(5);
@@ -200,7 +204,7 @@ describe('caller credentials fallbacks (fake libc)', () => {
 
   it('has no pidfd when pidfd_open does not exist either, and stops asking', () => {
     const c = fakeLibc(ENOPROTOOPT, 'ENOSYS');
-    const reader = createCallerCredentialsReader({ libc: c });
+    const reader = createCallerCredentialsReader({ libc: c, exeFile: noExe });
     expect(reader.read(5)).toEqual({ pid: 4242, uid: 1000, gid: 1001 });
     expect(reader.lastPidfdSource()).toBe('none');
     reader.read(5);
@@ -209,7 +213,7 @@ describe('caller credentials fallbacks (fake libc)', () => {
 
   it('refuses (no pidfd_open fallback) when SO_PEERPIDFD says the peer is gone', () => {
     const c = fakeLibc(ESRCH, 99);
-    const reader = createCallerCredentialsReader({ libc: c });
+    const reader = createCallerCredentialsReader({ libc: c, exeFile: noExe });
     expect(() => reader.read(5)).toThrow(/SO_PEERPIDFD/);
     expect(c.opens).toBe(0);
   });
