@@ -99,8 +99,11 @@ export interface InstanceInfo {
  * signer), shared by all its connections, closed when the process exits (WorkloadAttestor.watchExit) or when the
  * same (pid, start time) shows different selectors (an exec: a different program gets a fresh instance).
  *
- * Supervisor rules (architecture §5, matching.ts matchInstance): each process's ancestors (pid, start time) are read
- * from /proc when it is attested; a supervisor entry a live ancestor instance holds is never matched (not inherited);
+ * Supervisor rules (architecture §5, matching.ts matchInstance): each process's lineage (live ancestors by pid and
+ * start time, from the kernel's fork events so that reparenting cannot hide them: workloadattestor/lineage.ts) is read
+ * when it is attested, with the selectors of each ancestor; a supervisor entry a live ancestor instance holds, or that
+ * an ancestor without an instance matches, is never matched (not inherited); unknown lineage → no supervisor entry;
+ * an instance keeps the role (worker or supervisor) it was first served for its whole life;
  * `tessera:supervisor:<id>` matches only below a live ancestor instance holding that supervisor ID (its instance ID
  * goes with the signing requests); supervisor and worker entries both matching → PERMISSION_DENIED naming them. When
  * an instance's supervisor entries change or it exits, its descendants re-match.
