@@ -271,7 +271,7 @@ describe('supervisor rules in the agent (real processes)', () => {
     const issuedToOrphan = audit(['--instance', workerInstance]).filter((e) => e['kind'] === 'x509_svid.issued');
     expect(issuedToOrphan.map((e) => e['entryId'])).not.toContain(orphanSupervisor);
     expect(issuedToOrphan.map((e) => e['entryId'])).toContain(orphanWorker);
-  }, 60_000);
+  }, 90_000);
 
   it('refuses a process matching both a supervisor and a worker entry, naming both entries', async () => {
     const supBoth = createEntry(['--spiffe-id', `spiffe://${TD}/it/both-supervisor`, '--role', 'supervisor', '--selector', `unix:path:${bothNode}`]);
