@@ -15,11 +15,13 @@ export const UNKNOWN_LINEAGE: Lineage = { ancestors: [], known: false };
 
 interface Node {
   readonly pid: number;
-  /** Start time (clock ticks since boot), read when the fork was seen or the process first asked about. */
+  /** Start time (clock ticks since boot): from the seed, or pinned the first time the process is looked at. */
   startTime: bigint | undefined;
   readonly parent: Node | undefined;
   /** The parent's fork was never seen: nothing above this node is known. */
   readonly rootUnknown: boolean;
+  /** Alive across an overflow with no start time pinned: the pid may hold another process now. */
+  suspect: boolean;
   /** Children whose node is still kept (alive, or exited with kept children). */
   children: number;
   exited: boolean;
@@ -35,14 +37,16 @@ const MAX_DEPTH = 4096;
  * lives (a reference count), so memory is bounded by the live processes and their exited ancestors.
  *
  * Seeded from a /proc snapshot taken after subscribing (processes older than the agent: their /proc parent is taken
- * as their lineage, pinned at that first sight). A fork whose parent is unknown (an event lost in an overflow) makes a
- * node with `rootUnknown`; lineage through it is reported unknown.
+ * as their lineage, pinned at that first sight). Events cost no /proc read: a node's start time is pinned the first
+ * time it is looked at (a lookup compares it, so a node left behind by a lost EXIT is never taken for the process that
+ * reuses its pid). After an overflow ({@link ForkTree.lost}) every node without a pinned start time is suspect, and a
+ * fork whose parent is unknown makes a `rootUnknown` node: lineage through either is reported unknown.
  */
 export class ForkTree {
   readonly #live = new Map<number, Node>();
   readonly #startTime: (pid: number) => bigint | undefined;
 
-  /** `startTime` reads a live process's start time (undefined when it is gone). */
+  /** `startTime` reads a live process's start time (undefined when it is gone); used for ancestors at lookup. */
   constructor(startTime: (pid: number) => bigint | undefined) {
     this.#startTime = startTime;
   }
@@ -65,6 +69,7 @@ export class ForkTree {
         startTime: p.startTime,
         parent,
         rootUnknown: p.ppid !== 0 && parent === undefined,
+        suspect: false,
         children: 0,
         exited: false,
       };
@@ -81,14 +86,20 @@ export class ForkTree {
     if (stale) this.exit(childPid); // its exit was not seen (overflow): the pid is someone else's now
     const node: Node = {
       pid: childPid,
-      startTime: this.#startTime(childPid),
+      startTime: undefined,
       parent,
       rootUnknown: parent === undefined,
+      suspect: false,
       children: 0,
       exited: false,
     };
     if (parent) parent.children++;
     this.#live.set(childPid, node);
+  }
+
+  /** Events were dropped (socket overflow): nodes whose start time was never pinned may be stale. */
+  lost(): void {
+    for (const node of this.#live.values()) if (node.startTime === undefined) node.suspect = true;
   }
 
   exit(pid: number): void {
@@ -110,7 +121,7 @@ export class ForkTree {
    */
   lineage(pid: number, startTime: bigint): Lineage {
     const node = this.#live.get(pid);
-    if (!node) return UNKNOWN_LINEAGE;
+    if (!node || node.suspect) return UNKNOWN_LINEAGE;
     node.startTime ??= startTime;
     if (node.startTime !== startTime) return UNKNOWN_LINEAGE;
     const ancestors: ProcessRef[] = [];
@@ -118,7 +129,7 @@ export class ForkTree {
     let after = startTime;
     let depth = 0;
     for (let p = node.parent; p && depth < MAX_DEPTH; p = p.parent, depth++) {
-      if (p.rootUnknown) known = false;
+      if (p.rootUnknown || p.suspect) known = false;
       if (p.exited) continue;
       const now = this.#startTime(p.pid);
       // A live node whose pid shows another start time has exited (its exit not drained yet): skip it.

@@ -58,11 +58,14 @@ export function createKernelLineage(options: KernelLineageOptions = {}): Lineage
   const tree = new ForkTree(startTime);
   tree.seed(snapshot(procRoot));
   const drain = (): void => {
-    const result = connector.drain((event) => {
+    connector.drain((event) => {
       if (event.kind === 'fork') tree.fork(event.parentPid, event.childPid);
-      else tree.exit(event.pid);
+      else if (event.kind === 'exit') tree.exit(event.pid);
+      else {
+        tree.lost();
+        log?.warn({}, 'Process events were lost (socket buffer overflow): processes forked meanwhile have unknown lineage');
+      }
     });
-    if (result === 'overflow') log?.warn({}, 'Process events were lost (socket buffer overflow): processes forked meanwhile have unknown lineage');
   };
   drain();
   const timer = setInterval(() => {

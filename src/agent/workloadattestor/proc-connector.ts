@@ -12,11 +12,13 @@ import { internal } from '../../common/errors.js';
  */
 export type ProcEvent =
   | { readonly kind: 'fork'; readonly parentPid: number; readonly childPid: number }
-  | { readonly kind: 'exit'; readonly pid: number };
+  | { readonly kind: 'exit'; readonly pid: number }
+  /** The kernel dropped events here (the socket buffer overflowed, ENOBUFS). */
+  | { readonly kind: 'lost' };
 
 export interface ProcConnector {
-  /** Hands every queued event to `onEvent`, in kernel order. Returns 'overflow' when the kernel dropped events (ENOBUFS). */
-  drain(onEvent: (event: ProcEvent) => void): 'ok' | 'overflow';
+  /** Hands every queued event to `onEvent`, in kernel order (a `lost` event where the kernel dropped some). */
+  drain(onEvent: (event: ProcEvent) => void): void;
   close(): void;
 }
 
@@ -114,14 +116,13 @@ export function openProcConnector(): ProcConnector {
   let open = true;
   return {
     drain(onEvent) {
-      let result: 'ok' | 'overflow' = 'ok';
       while (open) {
         const n = b.recv(fd, buf, buf.length, MSG_DONTWAIT);
         if (n < 0) {
           const errno = b.errno();
           if (errno === EINTR) continue;
           if (errno === ENOBUFS) {
-            result = 'overflow';
+            onEvent({ kind: 'lost' });
             continue;
           }
           if (errno === EAGAIN) break;
@@ -129,7 +130,6 @@ export function openProcConnector(): ProcConnector {
         }
         parseProcEvents(buf.subarray(0, n), onEvent);
       }
-      return result;
     },
     close() {
       if (!open) return;

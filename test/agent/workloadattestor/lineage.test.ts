@@ -58,8 +58,23 @@ describe('ForkTree (fork lineage that reparenting cannot erase)', () => {
     expect(tree.lineage(500, 50n).known).toBe(false);
     h.start[600] = 60n;
     tree.fork(1, 600);
-    expect(tree.lineage(600, 61n).known).toBe(false); // another process than the one forked
-    expect(tree.lineage(600, 60n).known).toBe(true);
+    expect(tree.lineage(600, 60n).known).toBe(true); // the first look pins the start time
+    expect(tree.lineage(600, 61n).known).toBe(false); // another process on the same pid: its fork was missed
+  });
+
+  it('after lost events, distrusts every node whose start time was never pinned, and only those', () => {
+    const h = host({ 1: 1n, 700: 70n, 800: 80n });
+    const tree = new ForkTree(h.startTime);
+    tree.seed([{ pid: 1, ppid: 0, startTime: 1n }]);
+    tree.fork(1, 700);
+    tree.fork(1, 800);
+    expect(tree.lineage(800, 80n).known).toBe(true);
+    tree.lost(); // 700 may have exited and its pid been reused unseen
+    expect(tree.lineage(700, 70n).known).toBe(false);
+    expect(tree.lineage(800, 80n).known).toBe(true);
+    h.start[900] = 90n;
+    tree.fork(800, 900); // forks seen after the loss are trusted again
+    expect(tree.lineage(900, 90n)).toEqual({ ancestors: [{ pid: 800, startTime: 80n }, { pid: 1, startTime: 1n }], known: true });
   });
 });
 
