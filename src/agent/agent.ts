@@ -20,6 +20,7 @@ import { createAgentMetrics, type AgentMetrics } from './metrics.js';
 import type { CallerCredentialsReader, WorkloadAttestor } from './types.js';
 import { startWorkloadApi, type WorkloadApi } from './workloadapi/index.js';
 import { createBinaryHasher, createCallerCredentialsReader, createWorkloadAttestor } from './workloadattestor/index.js';
+import { createKernelLineage, type LineageSource } from './workloadattestor/lineage.js';
 
 /** Knobs for tests and benchmarks; production uses the defaults. */
 export interface AgentTuning {
@@ -46,6 +47,8 @@ export interface StartAgentOptions {
   readonly attestor?: WorkloadAttestor;
   /** Peer-credentials seam; default the real one (SO_PEERCRED / SO_PEERPIDFD). */
   readonly credentialsReader?: CallerCredentialsReader;
+  /** Fork lineage seam; default the kernel's process-events connector (unknown lineage when not root). */
+  readonly lineage?: LineageSource;
   readonly tuning?: AgentTuning;
 }
 
@@ -104,10 +107,12 @@ export async function startAgent(config: AgentConfig, options: StartAgentOptions
       metrics.batchItems.observe(items);
     },
   });
+  const lineage = options.lineage ?? createKernelLineage({ log: log.child({ component: 'lineage' }) });
   const manager = new WorkloadManager({
     trustDomain: config.trustDomain,
     attestor:
       options.attestor ?? createWorkloadAttestor({ log, hasher: createBinaryHasher({ maxBytes: config.sha256MaxBytes }) }),
+    lineage: (process) => lineage.lineage(process),
     signer,
     minter: {
       async mint({ entryId, audience, instanceId, supervisorInstanceId }) {
@@ -252,6 +257,7 @@ export async function startAgent(config: AgentConfig, options: StartAgentOptions
     cleanups.push(() => identity.stop());
     cleanups.push(() => sync.stop());
     cleanups.push(() => manager.close());
+    cleanups.push(() => lineage.close());
     cleanups.push(async () => {
       apiServing = false;
       await workloadApi.stop();

@@ -106,6 +106,7 @@ export async function startServer(
       }),
       agents: datastore.agents,
       audit: datastore.audit,
+      instanceRoles: datastore.instanceRoles,
       entries: entryIndex,
       x509Issuer: ca,
       jwtIssuer: ca,

@@ -4,7 +4,7 @@ import { permissionDenied, TesseraError, unavailable } from '../../src/common/er
 import { silentLogger } from '../../src/common/log.js';
 import { SpiffeId } from '../../src/spiffe/id/index.js';
 import { BatchSigner, type SignedSvid, type SignRequest } from '../../src/agent/client/batch-signer.js';
-import { WorkloadManager } from '../../src/agent/manager/manager.js';
+import { WorkloadManager, type RoleConflictEvent, type WorkloadManagerOptions } from '../../src/agent/manager/manager.js';
 import type { AgentEntry } from '../../src/agent/state.js';
 import type {
   AttestedProcess,
@@ -96,7 +96,7 @@ interface Setup {
   failSigning(err: Error | undefined): void;
 }
 
-async function setup(options: { batch?: boolean } = {}): Promise<Setup> {
+async function setup(options: { batch?: boolean; manager?: Partial<WorkloadManagerOptions> } = {}): Promise<Setup> {
   const authority = await createTestAuthority();
   const attestor = new FakeAttestor();
   const signed: SignRequest[] = [];
@@ -139,6 +139,7 @@ async function setup(options: { batch?: boolean } = {}): Promise<Setup> {
     signer: options.batch ? batched : direct,
     minter: { mint: () => Promise.reject(unavailable('no minting here')) },
     log: silentLogger(),
+    ...options.manager,
   });
   return {
     manager,
@@ -187,6 +188,36 @@ describe('WorkloadManager', () => {
       entry('none', 'spiffe://example.org/anyone', []),
     ]);
     expect(await codeOf(s.manager.session(caller(10)))).toBe('PERMISSION_DENIED');
+  });
+
+  it('refuses supervisor entries to a process whose fork lineage is unknown, saying why', async () => {
+    const s = await setup({ manager: { lineage: () => ({ ancestors: [], known: false }) } });
+    s.attestor.set(10, ['unix:uid:1000']);
+    s.sync([entry('sup', 'spiffe://example.org/sup', ['unix:uid:1000'], { role: 'supervisor' })]);
+    const err = await s.manager.session(caller(10)).then(
+      () => undefined,
+      (e: unknown) => e as TesseraError,
+    );
+    expect(err?.code).toBe('PERMISSION_DENIED');
+    expect(err?.message).toMatch(/does not know the caller's fork lineage/);
+    expect(s.signed).toHaveLength(0);
+  });
+
+  it('keeps an instance to the role it was first served when its entries change to the other role (issue 10 item 4)', async () => {
+    const conflicts: RoleConflictEvent[] = [];
+    const s = await setup({ manager: { lineage: () => ({ ancestors: [], known: true }), onRoleConflict: (e) => conflicts.push(e) } });
+    s.attestor.set(10, ['unix:uid:1000']);
+    s.sync([entry('work', 'spiffe://example.org/work', ['unix:uid:1000'])]);
+    const session = await s.manager.session(caller(10));
+    expect(session.current().x509Svids.map((x) => x.spiffeId)).toEqual(['spiffe://example.org/work']);
+    const changed = new Promise<void>((resolve) => session.onChange(() => resolve()));
+    s.sync([entry('sup', 'spiffe://example.org/sup', ['unix:uid:1000'], { role: 'supervisor' })]);
+    await changed;
+    expect(session.current().x509Svids).toEqual([]);
+    expect(s.signed.map((r) => r.entryId)).toEqual(['work']);
+    expect(conflicts).toEqual([
+      expect.objectContaining({ instanceId: session.instanceId, pid: 10, entryIds: ['sup'], message: expect.stringMatching(/keeps that role for life/) }),
+    ]);
   });
 
   it('shares one session between concurrent first calls of the same instance', async () => {

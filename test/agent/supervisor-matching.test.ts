@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { conflictMessage, matchInstance } from '../../src/agent/manager/matching.js';
+import { conflictMessage, matchInstance, refusalMessage } from '../../src/agent/manager/matching.js';
 import type { AgentEntry } from '../../src/agent/state.js';
 import { parseStatAncestry, readAncestry } from '../../src/agent/workloadattestor/ancestry.js';
 
@@ -53,6 +53,32 @@ describe('matchInstance (supervisor rules)', () => {
     expect(m.entries).toEqual([]);
     expect(m.conflict).toEqual({ supervisorEntryIds: ['sup'], workerEntryIds: ['w'] });
     expect(conflictMessage(m.conflict!)).toMatch(/supervisor entries \(sup\) and worker entries \(w\)/);
+  });
+});
+
+describe('matchInstance (issue 10: lineage, one role for life)', () => {
+  it('keeps a process from the supervisor entries an ancestor without an instance matches, and names no worker after it', () => {
+    const all = [SUP, WORK_T];
+    const matcher = [{ instanceId: undefined, supervisorEntries: [SUP] }];
+    expect(matchInstance(all, sel('unix:path:/sup'), matcher).entries).toEqual([]);
+    expect(matchInstance(all, sel('unix:path:/work'), matcher).entries).toEqual([]);
+  });
+
+  it('refuses supervisor entries, and only those, when the lineage is unknown', () => {
+    const m = matchInstance([SUP], sel('unix:path:/sup'), [], { lineageKnown: false });
+    expect(m.entries).toEqual([]);
+    expect(m.lineageRefused).toEqual(['sup']);
+    expect(refusalMessage(m)).toMatch(/does not know the caller's fork lineage.*\(sup\)/);
+    const w = entry('w', 'spiffe://td/w', ['unix:path:/w']);
+    expect(matchInstance([SUP, w], sel('unix:path:/w'), [], { lineageKnown: false }).entries.map((e) => e.id)).toEqual(['w']);
+  });
+
+  it('never gives an instance the other role than the one it was served first', () => {
+    const m = matchInstance([SUP], sel('unix:path:/sup'), [], { role: 'worker' });
+    expect(m.entries).toEqual([]);
+    expect(m.roleRefused).toEqual({ role: 'worker', entryIds: ['sup'] });
+    expect(refusalMessage(m)).toMatch(/served worker identities and keeps that role for life/);
+    expect(matchInstance([SUP], sel('unix:path:/sup'), [], { role: 'supervisor' }).entries.map((e) => e.id)).toEqual(['sup']);
   });
 });
 

@@ -40,6 +40,7 @@ let supervisorNode: string;
 let workerNode: string;
 let bothNode: string;
 let instanceNode: string;
+let orphanNode: string;
 let controls = 0;
 const pids: number[] = [];
 const children: ChildProcess[] = [];
@@ -90,6 +91,12 @@ async function spawnFrom(parent: Ctl, exe: string): Promise<Ctl> {
   return ctl(control, Number(r['pid']));
 }
 
+/** The parent pid /proc shows for `pid` (field 4 of /proc/<pid>/stat). */
+function ppidOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+}
+
 function createEntry(args: string[]): string {
   const out = cliJson<{ results: { entry: { id: string } }[] }>(server.adminSocket, ['entry', 'create', '--parent-id', agentId, ...args]);
   return out.results[0]!.entry.id;
@@ -112,7 +119,8 @@ beforeAll(async () => {
   workerNode = join(dir, 'worker-node');
   bothNode = join(dir, 'both-node');
   instanceNode = join(dir, 'instance-node');
-  for (const p of [supervisorNode, workerNode, bothNode, instanceNode]) copyFileSync(process.execPath, p);
+  orphanNode = join(dir, 'orphan-node');
+  for (const p of [supervisorNode, workerNode, bothNode, instanceNode, orphanNode]) copyFileSync(process.execPath, p);
   server = await startServerProcess(dir, {
     trustDomain: TD,
     dataDir: './server',
@@ -191,6 +199,80 @@ describe('supervisor rules in the agent (real processes)', () => {
     expect((await worker.send({ op: 'jwt', audience: 'it' }))['code']).toBe(PERMISSION_DENIED);
   }, 60_000);
 
+  it("keeps a worker's double-forked child from the supervisor identity after the worker exits (issue 10 item 3)", async () => {
+    const sup = await start(supervisorNode);
+    expect((await sup.send({ op: 'x509' }))['spiffeId']).toBe(SUPERVISOR_ID);
+    const worker = await spawnFrom(sup, workerNode);
+    expect((await worker.send({ op: 'x509' }))['spiffeId']).toBe(WORKER_ID);
+    // The worker starts a process with the supervisor's binary and exits: /proc re-parents that process away from
+    // the supervisor (to pid 1 or a subreaper), so an ancestry walk in /proc no longer finds the supervisor.
+    const escapee = await spawnFrom(worker, supervisorNode);
+    await worker.send({ op: 'exit' });
+    await until('the worker to exit and its child to be re-parented', async () => (ppidOf(escapee.pid) !== worker.pid ? true : undefined));
+    const x509 = await escapee.send({ op: 'x509' });
+    expect(x509['code'], JSON.stringify(x509)).toBe(PERMISSION_DENIED);
+    expect((await escapee.send({ op: 'jwt', audience: 'it' }))['code']).toBe(PERMISSION_DENIED);
+    // The supervisor itself is still served.
+    expect((await sup.send({ op: 'x509' }))['spiffeId']).toBe(SUPERVISOR_ID);
+  }, 60_000);
+
+  it('keeps the child of a supervisor that forked before its first call from the supervisor identity (issue 10 item 3)', async () => {
+    const sup = await start(supervisorNode);
+    const early = await spawnFrom(sup, supervisorNode); // before the supervisor ever called the agent
+    const first = await early.send({ op: 'x509' });
+    expect(first['code'], JSON.stringify(first)).toBe(PERMISSION_DENIED);
+    expect((await sup.send({ op: 'x509' }))['spiffeId']).toBe(SUPERVISOR_ID);
+    expect((await early.send({ op: 'x509' }))['code']).toBe(PERMISSION_DENIED);
+    expect((await early.send({ op: 'jwt', audience: 'it' }))['code']).toBe(PERMISSION_DENIED);
+  }, 60_000);
+
+  it('never serves an orphaned worker the supervisor role, also after its worker SVID expired (issue 10 item 4)', async () => {
+    const orphanWorkerId = `spiffe://${TD}/it/orphan-worker`;
+    const orphanWorker = createEntry([
+      '--spiffe-id', orphanWorkerId,
+      '--selector', `tessera:supervisor:${SUPERVISOR_ID}`,
+      '--selector', `unix:path:${orphanNode}`,
+      '--x509-ttl', '5',
+    ]);
+    const sup = await start(supervisorNode);
+    expect((await sup.send({ op: 'x509' }))['spiffeId']).toBe(SUPERVISOR_ID);
+    const worker = await spawnFrom(sup, orphanNode);
+    await until('the agent to sync the orphan worker entry', async () => {
+      const r = await worker.send({ op: 'x509' });
+      return r['spiffeId'] === orphanWorkerId ? r : undefined;
+    });
+    const workerInstance = String(audit(['--spiffe-id', orphanWorkerId]).find((e) => e['kind'] === 'x509_svid.issued')!['instanceId']);
+    expect(workerInstance).toMatch(/^[0-9a-f]{32}$/);
+
+    // The supervisor exits (the worker is orphaned and loses its worker identity), then a supervisor entry appears
+    // that the orphan's selectors match and nothing above it holds.
+    await sup.send({ op: 'exit' });
+    await until('the orphan to lose its worker identity', async () => {
+      const r = await worker.send({ op: 'x509' });
+      return r['code'] === PERMISSION_DENIED ? r : undefined;
+    });
+    const orphanSupervisor = createEntry(['--spiffe-id', `spiffe://${TD}/it/orphan-supervisor`, '--role', 'supervisor', '--selector', `unix:path:${orphanNode}`]);
+    const refused = await until('the agent to refuse the orphan the supervisor role', async () => {
+      const found = audit(['--instance', workerInstance]).filter((e) => e['kind'] === 'workload.role_conflict');
+      return found.length > 0 ? found : undefined;
+    });
+    expect(refused[0]!['details']).toMatchObject({ entryIds: [orphanSupervisor] });
+    expect(refused[0]!['details']['message']).toMatch(/served worker identities and keeps that role for life/);
+    // The last worker SVID the orphan was issued (it was renewed at about half its 5 s life while the supervisor lived).
+    const notAfter =
+      1000 * Math.max(...audit(['--instance', workerInstance]).filter((e) => e['kind'] === 'x509_svid.issued').map((e) => Number(e['expiresAt'])));
+    // Past the worker SVID's expiry (the point where the server used to forget the instance's role): still refused.
+    const afterExpiry = await until('the worker SVID to expire', async () => {
+      const r = await worker.send({ op: 'x509' });
+      return Date.now() > notAfter + 1_000 ? r : undefined;
+    });
+    expect(afterExpiry['code'], JSON.stringify(afterExpiry)).toBe(PERMISSION_DENIED);
+    expect((await worker.send({ op: 'jwt', audience: 'it' }))['code']).toBe(PERMISSION_DENIED);
+    const issuedToOrphan = audit(['--instance', workerInstance]).filter((e) => e['kind'] === 'x509_svid.issued');
+    expect(issuedToOrphan.map((e) => e['entryId'])).not.toContain(orphanSupervisor);
+    expect(issuedToOrphan.map((e) => e['entryId'])).toContain(orphanWorker);
+  }, 90_000);
+
   it('refuses a process matching both a supervisor and a worker entry, naming both entries', async () => {
     const supBoth = createEntry(['--spiffe-id', `spiffe://${TD}/it/both-supervisor`, '--role', 'supervisor', '--selector', `unix:path:${bothNode}`]);
     const workBoth = createEntry(['--spiffe-id', `spiffe://${TD}/it/both-worker`, '--selector', `unix:path:${bothNode}`]);
@@ -205,7 +287,7 @@ describe('supervisor rules in the agent (real processes)', () => {
     expect(r['details']).toMatch(/supervisor .* worker/);
     // Reported by the agent to the server's audit trail (ReportWorkloadEvent), once.
     const events = await until('the role conflict audit event', async () => {
-      const found = audit([]).filter((e) => e['kind'] === 'workload.role_conflict');
+      const found = audit([]).filter((e) => e['kind'] === 'workload.role_conflict' && e['entryId'] === supBoth);
       return found.length > 0 ? found : undefined;
     });
     expect(events).toHaveLength(1);

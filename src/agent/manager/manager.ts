@@ -18,8 +18,18 @@ import type {
 } from '../types.js';
 import { KeyPool } from './instance-key.js';
 import { readAncestry, type ProcessRef } from '../workloadattestor/ancestry.js';
-import { compareEntries, matchInstance, selectorSetKey, type AncestorInstance, type InstanceMatch } from './matching.js';
 import { sameImage, sha256Wanted, usesSha256 } from './binding.js';
+import type { Lineage } from '../workloadattestor/fork-tree.js';
+import { parseStatus, readProcFile } from '../workloadattestor/proc.js';
+import {
+  compareEntries,
+  entryMatches,
+  matchInstance,
+  selectorKey,
+  selectorSetKey,
+  type AncestorInstance,
+  type InstanceMatch,
+} from './matching.js';
 import { InstanceSession, type InstanceIdentity, type JwtMinter, type SessionContext } from './session.js';
 
 export interface WorkloadManagerOptions {
@@ -43,8 +53,18 @@ export interface WorkloadManagerOptions {
   readonly fanoutChunk?: number;
   readonly onSigned?: (signed: number, failed: number, rotation: boolean) => void;
   readonly onInstances?: (live: number) => void;
-  /** The ancestors of a process, nearest first (default: the ppid chain in /proc, see readAncestry). */
-  readonly ancestry?: (process: AttestedProcess) => readonly ProcessRef[];
+  /**
+   * The lineage of a process: its live ancestors, nearest first, and whether that is all of them. The agent passes
+   * the kernel's fork lineage (workloadattestor/lineage.ts createKernelLineage), which survives reparenting. Default
+   * (unit tests only): the /proc ppid chain (readAncestry), taken as known.
+   */
+  readonly lineage?: (process: AttestedProcess) => Lineage;
+  /**
+   * The selectors of a live ancestor that has no instance, to tell whether it matches supervisor entries (treated
+   * like holding them, issue 10 item 3). Default: the attestor run on it (uid/gid from /proc status), undefined when
+   * it is gone or changed.
+   */
+  readonly ancestorSelectors?: (ancestor: ProcessRef) => Promise<readonly WorkloadSelector[] | undefined>;
   /**
    * Told when a process is refused for matching supervisor and worker entries (rule 1), once per process instance and
    * entry set: the agent reports it to the server's audit trail.
@@ -81,8 +101,11 @@ export interface InstanceInfo {
  * signer), shared by all its connections, closed when the process exits (WorkloadAttestor.watchExit) or when the
  * same (pid, start time) shows different selectors (an exec: a different program gets a fresh instance).
  *
- * Supervisor rules (architecture §5, matching.ts matchInstance): each process's ancestors (pid, start time) are read
- * from /proc when it is attested; a supervisor entry a live ancestor instance holds is never matched (not inherited);
+ * Supervisor rules (architecture §5, matching.ts matchInstance): each process's lineage (live ancestors by pid and
+ * start time, from the kernel's fork events so that reparenting cannot hide them: workloadattestor/lineage.ts) is read
+ * when it is attested, with the selectors of each ancestor; a supervisor entry a live ancestor instance holds, or that
+ * an ancestor without an instance matches, is never matched (not inherited); unknown lineage → no supervisor entry;
+ * an instance keeps the role (worker or supervisor) it was first served for its whole life;
  * `tessera:supervisor:<id>` matches only below a live ancestor instance holding that supervisor ID (its instance ID
  * goes with the signing requests); supervisor and worker entries both matching → PERMISSION_DENIED naming them. When
  * an instance's supervisor entries change or it exits, its descendants re-match.
@@ -95,8 +118,10 @@ export class WorkloadManager implements WorkloadIdentityProvider {
   readonly #sessions = new Map<string, InstanceSession>();
   readonly #pending = new Map<string, Promise<InstanceSession>>();
   readonly #watches = new Map<InstanceSession, AbortController>();
-  /** Ancestors (pid:startTime keys, nearest first) of each instance, read when it was attested. */
-  readonly #ancestry = new Map<string, readonly string[]>();
+  /** Lineage of each instance, read when it was attested: ancestors (pid:startTime keys) and their selectors. */
+  readonly #ancestry = new Map<string, AncestryRecord>();
+  /** Selectors of ancestors attested for lineage (pid:startTime → selectors), bounded. */
+  readonly #ancestorSelectors = new Map<string, readonly WorkloadSelector[] | undefined>();
   /** Role conflicts already reported (process instance + entries), so a retrying workload is reported once. */
   readonly #conflictsReported = new Set<string>();
   readonly #keys: KeyPool;
@@ -261,15 +286,68 @@ export class WorkloadManager implements WorkloadIdentityProvider {
     for (const s of [...this.#sessions.values()]) this.#drop(s, 'agent stopping');
   }
 
+  /**
+   * Rules 2-3 over the instance's lineage: an ancestor instance counts with the supervisor entries it holds; an
+   * ancestor without a live instance counts with the supervisor entries its selectors match (it could call and hold
+   * them: a supervisor that forks before its first call, a worker's child whose parent exited). Unknown lineage and the
+   * instance's lifelong role are passed on (matching.ts matchInstance).
+   */
   #match(instance: InstanceIdentity): InstanceMatch {
     const ancestors: AncestorInstance[] = [];
-    for (const key of this.#ancestry.get(`${instance.pid}:${instance.startTime}`) ?? []) {
+    const record = this.#ancestry.get(`${instance.pid}:${instance.startTime}`);
+    const supervisorEntries = this.#entries.filter((e) => e.role === 'supervisor');
+    for (const key of record?.refs ?? []) {
       const a = this.#sessions.get(key);
-      if (!a || a.closed) continue;
-      const supervisorEntries = a.entries.filter((e) => e.role === 'supervisor');
-      if (supervisorEntries.length > 0) ancestors.push({ instanceId: a.instanceId, supervisorEntries });
+      if (a && !a.closed) {
+        const held = a.entries.filter((e) => e.role === 'supervisor');
+        if (held.length > 0) ancestors.push({ instanceId: a.instanceId, supervisorEntries: held });
+        if (held.length > 0 || a.role === 'worker') continue;
+      }
+      const selectors = record?.selectors.get(key);
+      if (!selectors || supervisorEntries.length === 0) continue;
+      const keys = new Set(selectors.map(selectorKey));
+      const matched = supervisorEntries.filter((e) => entryMatches(e, keys));
+      if (matched.length > 0) ancestors.push({ instanceId: undefined, supervisorEntries: matched });
     }
-    return matchInstance(this.#entries, instance.selectors, ancestors);
+    return matchInstance(this.#entries, instance.selectors, ancestors, {
+      lineageKnown: record?.known ?? false,
+      ...(instance.role !== undefined && { role: instance.role }),
+    });
+  }
+
+  /** The lineage of a process being attested, with its ancestors' selectors (attested once each, cached). */
+  async #readLineage(process: AttestedProcess): Promise<AncestryRecord> {
+    const lineage = this.#o.lineage
+      ? this.#o.lineage(process)
+      : { ancestors: readAncestry(process.ppid, process.startTime), known: true };
+    const refs = lineage.ancestors.map((a) => `${a.pid}:${a.startTime}`);
+    const selectors = new Map<string, readonly WorkloadSelector[]>();
+    await Promise.all(
+      lineage.ancestors.map(async (a, i) => {
+        const key = refs[i]!;
+        const session = this.#sessions.get(key);
+        let found = session ? session.selectors : this.#ancestorSelectors.get(key);
+        if (found === undefined && !this.#ancestorSelectors.has(key)) {
+          found = await this.#attestAncestor(a);
+          if (this.#ancestorSelectors.size >= ANCESTOR_CACHE_LIMIT) this.#ancestorSelectors.clear();
+          this.#ancestorSelectors.set(key, found);
+        }
+        if (found) selectors.set(key, found);
+      }),
+    );
+    return { refs, known: lineage.known, selectors };
+  }
+
+  async #attestAncestor(ancestor: ProcessRef): Promise<readonly WorkloadSelector[] | undefined> {
+    try {
+      if (this.#o.ancestorSelectors) return await this.#o.ancestorSelectors(ancestor);
+      const status = parseStatus(readProcFile(`/proc/${ancestor.pid}/status`));
+      const attested = await this.#o.attestor.attest({ pid: ancestor.pid, uid: status.uids[1], gid: status.gids[1] });
+      return attested.startTime === ancestor.startTime ? attested.selectors : undefined;
+    } catch (err) {
+      this.#o.log.debug({ err, pid: ancestor.pid }, 'Cannot attest an ancestor of a workload (gone?)');
+      return undefined;
+    }
   }
 
   /** An instance gained or lost supervisor entries (or exited): its live descendants re-match. */
@@ -277,7 +355,7 @@ export class WorkloadManager implements WorkloadIdentityProvider {
     if (this.#closed) return;
     const key = `${instance.pid}:${instance.startTime}`;
     const descendants = [...this.#sessions.entries()]
-      .filter(([k, s]) => s !== instance && this.#ancestry.get(k)?.includes(key))
+      .filter(([k, s]) => s !== instance && this.#ancestry.get(k)?.refs.includes(key))
       .map(([, s]) => s);
     if (descendants.length > 0) this.#fanOut(descendants, (s) => s.refresh());
   }
@@ -285,8 +363,7 @@ export class WorkloadManager implements WorkloadIdentityProvider {
   async #create(caller: CallerCredentials, process: AttestedProcess, selectorsKey: string): Promise<InstanceSession> {
     const version = this.#entriesVersion;
     const processKey = `${process.pid}:${process.startTime}`;
-    const ancestry = this.#o.ancestry ?? ((p: AttestedProcess) => readAncestry(p.ppid, p.startTime));
-    this.#ancestry.set(processKey, ancestry(process).map((a) => `${a.pid}:${a.startTime}`));
+    this.#ancestry.set(processKey, await this.#readLineage(process));
     const session = new InstanceSession(
       {
         instanceId: randomBytes(16).toString('hex'),
@@ -366,6 +443,18 @@ export class WorkloadManager implements WorkloadIdentityProvider {
     run(0);
   }
 }
+
+interface AncestryRecord {
+  /** Live ancestors when attested (pid:startTime), nearest first. */
+  readonly refs: readonly string[];
+  /** False when the lineage may hide an ancestor (see LineageSource). */
+  readonly known: boolean;
+  /** Selectors of those ancestors, as attested then (absent: gone or unreadable). */
+  readonly selectors: ReadonlyMap<string, readonly WorkloadSelector[]>;
+}
+
+/** Ancestors' selectors kept (shells, init and service managers are the ancestors of many workloads). */
+const ANCESTOR_CACHE_LIMIT = 4096;
 
 function sameBundles(a: ReadonlyMap<string, SpiffeBundle>, b: ReadonlyMap<string, SpiffeBundle>): boolean {
   if (a.size !== b.size) return false;

@@ -49,12 +49,26 @@ export function selectorSetKey(selectors: readonly WorkloadSelector[]): string {
   return [...new Set(selectors.map(selectorKey))].sort().join('\n');
 }
 
-/** A live ancestor instance of a process, as far as supervisor rules care (architecture §5 rules 2-3). */
+/**
+ * A live ancestor of a process, as far as supervisor rules care (architecture §5 rules 2-3): an instance holding
+ * supervisor entries, or a process with no instance whose selectors match supervisor entries (it could still call and
+ * hold them, so a descendant is kept from them just the same; issue 10 item 3).
+ */
 export interface AncestorInstance {
-  readonly instanceId: string;
-  /** Supervisor-role entries the ancestor currently holds. */
+  /** Undefined for an ancestor that has not called (it matches the entries, holds nothing, names no worker). */
+  readonly instanceId: string | undefined;
+  /** Supervisor-role entries the ancestor holds (or matches, when it has no instance). */
   readonly supervisorEntries: readonly AgentEntry[];
 }
+
+export interface MatchOptions {
+  /** False when the process's fork lineage is not known (a hidden supervisor ancestor is possible). Default true. */
+  readonly lineageKnown?: boolean;
+  /** The role the instance was served first: it keeps that role for life (issue 10 item 4). */
+  readonly role?: Role;
+}
+
+export type Role = AgentEntry['role'];
 
 /** What applies to one instance. */
 export interface InstanceMatch {
@@ -64,6 +78,10 @@ export interface InstanceMatch {
   readonly supervisorOf: ReadonlyMap<string, string>;
   /** Set when supervisor and worker entries both match (rule 1): `entries` is then empty. */
   readonly conflict?: { readonly supervisorEntryIds: string[]; readonly workerEntryIds: string[] };
+  /** Supervisor entries the process matches but is refused because its lineage is unknown. */
+  readonly lineageRefused?: string[];
+  /** Entries of the other role than the one the instance holds for life, refused. */
+  readonly roleRefused?: { readonly role: Role; readonly entryIds: string[] };
 }
 
 /**
@@ -71,13 +89,16 @@ export interface InstanceMatch {
  * - rule 2, never inherited: a supervisor entry that a live ancestor instance holds is excluded;
  * - rule 3: `tessera:supervisor:<spiffe id>` matches only when a live ancestor holds a supervisor entry with that
  *   SPIFFE ID (as issued to that ancestor, or the entry's ID template); the nearest such ancestor is recorded;
- * - rule 1: when supervisor-role and worker-role entries both match, nothing applies and `conflict` names them.
+ * - rule 1: when supervisor-role and worker-role entries both match, nothing applies and `conflict` names them;
+ * - unknown lineage (options.lineageKnown false): no supervisor entry applies (`lineageRefused` names them);
+ * - one role for life (options.role): entries of the other role never apply (`roleRefused` names them).
  * `ancestors` nearest first.
  */
 export function matchInstance(
   entries: readonly AgentEntry[],
   selectors: readonly WorkloadSelector[],
   ancestors: readonly AncestorInstance[],
+  options: MatchOptions = {},
 ): InstanceMatch {
   const keys = new Set(selectors.map(selectorKey));
   const inherited = new Set<string>();
@@ -95,8 +116,10 @@ export function matchInstance(
       }
       if (!s.value.startsWith(SUPERVISOR_SELECTOR_PREFIX)) continue outer;
       const wanted = s.value.slice(SUPERVISOR_SELECTOR_PREFIX.length);
-      const found = ancestors.find((a) =>
-        a.supervisorEntries.some((e) => e.spiffeId === wanted || instanceSpiffeId(e, a.instanceId) === wanted),
+      const found = ancestors.find(
+        (a) =>
+          a.instanceId !== undefined &&
+          a.supervisorEntries.some((e) => e.spiffeId === wanted || instanceSpiffeId(e, a.instanceId!) === wanted),
       );
       if (!found) continue outer;
       if (supervisor !== undefined && supervisor !== found.instanceId) continue outer;
@@ -115,7 +138,30 @@ export function matchInstance(
       conflict: { supervisorEntryIds: sup.map((e) => e.id), workerEntryIds: work.map((e) => e.id) },
     };
   }
+  if (options.role !== undefined && matched.length > 0 && matched[0]!.role !== options.role) {
+    return { entries: [], supervisorOf: new Map(), roleRefused: { role: options.role, entryIds: matched.map((e) => e.id) } };
+  }
+  if (options.lineageKnown === false && sup.length > 0) {
+    return { entries: [], supervisorOf: new Map(), lineageRefused: sup.map((e) => e.id) };
+  }
   return { entries: matched, supervisorOf };
+}
+
+/** The PERMISSION_DENIED message when nothing applies, naming why (unknown lineage, role for life), or undefined. */
+export function refusalMessage(match: InstanceMatch): string | undefined {
+  if (match.roleRefused) {
+    return (
+      `the caller was served ${match.roleRefused.role} identities and keeps that role for life; ` +
+      `refused entries (${match.roleRefused.entryIds.join(', ')})`
+    );
+  }
+  if (match.lineageRefused) {
+    return (
+      `the agent does not know the caller's fork lineage, so it cannot be served supervisor entries ` +
+      `(${match.lineageRefused.join(', ')})`
+    );
+  }
+  return undefined;
 }
 
 /** The PERMISSION_DENIED message of a rule-1 refusal. */

@@ -8,7 +8,7 @@ import type { SignedSvid, SignRequest } from '../client/batch-signer.js';
 import type { AgentEntry } from '../state.js';
 import type { WorkloadJwtSvid, WorkloadSelector, WorkloadSession, WorkloadState, WorkloadX509Svid } from '../types.js';
 import type { InstanceKey } from './instance-key.js';
-import { conflictMessage, instanceSpiffeId, type InstanceMatch } from './matching.js';
+import { conflictMessage, instanceSpiffeId, refusalMessage, type InstanceMatch, type Role } from './matching.js';
 
 /** Mints one JWT-SVID through the server (MintJwtSvid). */
 export interface JwtMinter {
@@ -53,6 +53,8 @@ export interface InstanceIdentity {
   readonly startTime: bigint;
   readonly selectors: readonly WorkloadSelector[];
   readonly selectorsKey: string;
+  /** The role the instance was first served; it keeps it for life (issue 10 item 4). Undefined before. */
+  readonly role?: Role | undefined;
 }
 
 interface Held {
@@ -97,6 +99,7 @@ export class InstanceSession implements WorkloadSession, InstanceIdentity {
   readonly #jwtPending = new Map<string, Promise<WorkloadJwtSvid>>();
   #key: InstanceKey;
   #matched: AgentEntry[] = [];
+  #role: Role | undefined;
   #supervisorOf: ReadonlyMap<string, string> = new Map();
   #snapshot: WorkloadState | undefined;
   #closed = false;
@@ -117,6 +120,11 @@ export class InstanceSession implements WorkloadSession, InstanceIdentity {
 
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /** The role this instance was first served (worker or supervisor), for its whole life; undefined before. */
+  get role(): Role | undefined {
+    return this.#role;
   }
 
   /** The entries this instance matches now (default identity first). */
@@ -148,7 +156,7 @@ export class InstanceSession implements WorkloadSession, InstanceIdentity {
       throw permissionDenied(message);
     }
     this.#setMatch(match);
-    if (this.#matched.length === 0) throw permissionDenied('no registration entry matches the caller');
+    if (this.#matched.length === 0) throw permissionDenied(refusalMessage(match) ?? 'no registration entry matches the caller');
     const failures = await this.#sign(this.#matched, this.#key, false);
     if (this.#held.size === 0) {
       const first = failures[0];
@@ -225,6 +233,7 @@ export class InstanceSession implements WorkloadSession, InstanceIdentity {
   #setMatch(match: InstanceMatch): void {
     const before = supervisorKey(this.#matched);
     this.#matched = match.entries;
+    this.#role ??= match.entries[0]?.role;
     this.#supervisorOf = match.supervisorOf;
     if (before !== supervisorKey(this.#matched)) this.#ctx.onSupervisorChange?.(this);
   }
@@ -262,6 +271,19 @@ export class InstanceSession implements WorkloadSession, InstanceIdentity {
       const message = conflictMessage(match.conflict);
       this.#ctx.log.warn({ instanceId: this.instanceId, pid: this.pid, reason: message }, 'Workload role conflict; identities dropped');
       this.#ctx.onRoleConflict?.(this, match.conflict, message);
+    }
+    if (match.roleRefused) {
+      // Issue 10 item 4: e.g. an orphaned worker whose entries now say supervisor. Never the other role.
+      const message = refusalMessage(match)!;
+      const refused = match.roleRefused.entryIds;
+      this.#ctx.log.warn({ instanceId: this.instanceId, pid: this.pid, reason: message }, 'Workload role change refused');
+      this.#ctx.onRoleConflict?.(
+        this,
+        match.roleRefused.role === 'worker'
+          ? { supervisorEntryIds: refused, workerEntryIds: [] }
+          : { supervisorEntryIds: [], workerEntryIds: refused },
+        message,
+      );
     }
     this.#setMatch(match);
     const wanted = new Set(this.#matched.map((e) => e.id));

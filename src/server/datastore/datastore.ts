@@ -3,6 +3,7 @@ import type { AuditStore } from './audit.js';
 import type { BundleStore } from './bundles.js';
 import type { EntryStore } from './entries.js';
 import type { FederationStore } from './federation.js';
+import type { InstanceRoleStore } from './instance-roles.js';
 import type { JoinTokenStore } from './join-tokens.js';
 import type { KeyStore } from './keys.js';
 
@@ -19,6 +20,7 @@ export interface Datastore {
   readonly bundles: BundleStore;
   readonly audit: AuditStore;
   readonly federation: FederationStore;
+  readonly instanceRoles: InstanceRoleStore;
   /** Resolves if the database answers a trivial query (readiness); UNAVAILABLE otherwise. */
   ping(): Promise<void>;
   /** Idempotent. Calls after close fail with UNAVAILABLE. */

@@ -15,6 +15,7 @@ export type { JoinTokenConsumeResult, JoinTokenRecord, JoinTokenStore } from './
 export type { KeyKind, KeyRecord, KeyState, KeyStateChange, KeyStore, NewKeyRecord } from './keys.js';
 export type { BundleRecord, BundleStore } from './bundles.js';
 export type { FederationStore } from './federation.js';
+export type { InstanceRoleRecord, InstanceRoleStore } from './instance-roles.js';
 export {
   AUDIT_DEFAULT_LIMIT,
   AUDIT_MAX_LIMIT,

@@ -528,6 +528,44 @@ export function runDatastoreContract(name: string, open: Open, options: Datastor
       });
     });
 
+    describe('instance roles', () => {
+      const now = 1_800_000_000;
+      const id = () => randomUUID().replaceAll('-', '');
+
+      it('keeps the first claimed role of an instance for ever: a later claim of the other role gets the first', async () => {
+        const instanceId = id();
+        expect(await ds.instanceRoles.claim({ instanceId, role: 'worker', agentId: 'spiffe://acme.test/a', nowSeconds: now })).toEqual({
+          instanceId,
+          role: 'worker',
+          agentId: 'spiffe://acme.test/a',
+          claimedAt: now,
+        });
+        const later = await ds.instanceRoles.claim({ instanceId, role: 'supervisor', agentId: 'spiffe://acme.test/b', nowSeconds: now + 86_400 });
+        expect(later).toEqual({ instanceId, role: 'worker', agentId: 'spiffe://acme.test/a', claimedAt: now });
+        const other = id();
+        expect((await ds.instanceRoles.claim({ instanceId: other, role: 'supervisor', agentId: 'a', nowSeconds: now })).role).toBe('supervisor');
+      });
+
+      it('keeps claims across connections, and of two racing claims exactly one role wins', async () => {
+        const other = await open();
+        try {
+          const instanceId = id();
+          await ds.instanceRoles.claim({ instanceId, role: 'supervisor', agentId: 'a', nowSeconds: now });
+          expect((await other.instanceRoles.claim({ instanceId, role: 'worker', agentId: 'a', nowSeconds: now })).role).toBe('supervisor');
+          for (let i = 0; i < 10; i++) {
+            const raced = id();
+            const results = await Promise.all([
+              ds.instanceRoles.claim({ instanceId: raced, role: 'worker', agentId: 'a', nowSeconds: now }),
+              other.instanceRoles.claim({ instanceId: raced, role: 'supervisor', agentId: 'a', nowSeconds: now }),
+            ]);
+            expect(results[0]!.role).toBe(results[1]!.role);
+          }
+        } finally {
+          await other.close();
+        }
+      });
+    });
+
     describe('entries across processes', () => {
       it.runIf(options.child !== undefined)('lets exactly one of several processes create the same entry', async () => {
         const inputs = Array.from({ length: 10 }, () => entryInput());

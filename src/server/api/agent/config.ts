@@ -2,7 +2,7 @@ import type { Clock } from '../../../common/clock.js';
 import type { Logger } from '../../../common/log.js';
 import type { TrustDomain } from '../../../spiffe/id/index.js';
 import type { BundleSource, JwtSvidIssuer, ServerIdentitySource, X509SvidIssuer } from '../../ca/types.js';
-import type { AgentStore, AuditStore, Entry, Selector } from '../../datastore/index.js';
+import type { AgentStore, AuditStore, Entry, InstanceRoleStore, Selector } from '../../datastore/index.js';
 import type { AuthorizedEntries } from '../../entries/index.js';
 import type { FederatedBundleSource } from '../../federation/index.js';
 import type { ServerMetrics } from '../../metrics.js';
@@ -49,6 +49,8 @@ export interface AgentServiceConfig {
   readonly nodeAttestors: ReadonlyMap<string, NodeAttestor>;
   readonly agents: Pick<AgentStore, 'get' | 'upsertAttested' | 'updateSvid' | 'touch'>;
   readonly audit: Pick<AuditStore, 'append' | 'appendMany'>;
+  /** The role each process instance was first issued (kept for its life). */
+  readonly instanceRoles: Pick<InstanceRoleStore, 'claim'>;
   readonly entries: AuthorizedEntrySource;
   readonly x509Issuer: X509SvidIssuer;
   readonly jwtIssuer: JwtSvidIssuer;

@@ -14,7 +14,7 @@ import {
 import { InstanceRoles } from './instance-roles.js';
 
 /** The config with defaults applied and the shared helpers every handler uses. */
-export interface AgentApiContext extends AgentServiceConfig {
+export interface AgentApiContext extends Omit<AgentServiceConfig, 'instanceRoles'> {
   readonly clock: Clock;
   readonly log: Logger;
   readonly attestTimeoutMs: number;
@@ -22,7 +22,7 @@ export interface AgentApiContext extends AgentServiceConfig {
   readonly maxBatchSize: number;
   readonly authenticator: AgentAuthenticator;
   readonly watcher: AgentWatcher;
-  /** Which role each process instance has been issued (supervisor rule 1, server side). */
+  /** The role each process instance was first issued, for life (supervisor rule 1, server side). */
   readonly instanceRoles: InstanceRoles;
   /** Appends audit events in one transaction; throws when they cannot be recorded (the caller then returns nothing). */
   record(events: readonly Omit<AuditEventInput, 'atMs'>[]): Promise<void>;
@@ -46,7 +46,7 @@ export function agentApiContext(config: AgentServiceConfig): AgentApiContext {
       clock,
       cacheMs: config.callerCacheMs ?? DEFAULT_CALLER_CACHE_MS,
     }),
-    instanceRoles: new InstanceRoles(),
+    instanceRoles: new InstanceRoles(config.instanceRoles),
     watcher: new AgentWatcher(config.agents, config.agentRecheckMs ?? DEFAULT_AGENT_RECHECK_MS, config.agentEvents, log),
     async record(events) {
       if (events.length === 0) return;

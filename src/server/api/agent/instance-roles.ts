@@ -1,40 +1,42 @@
 import { permissionDenied } from '../../../common/errors.js';
-import type { Role } from '../../datastore/index.js';
+import type { InstanceRoleStore, Role } from '../../datastore/index.js';
+
+/** Claims cached in memory (a claim never changes once made, so a cached one is never stale). */
+const DEFAULT_CACHE_SIZE = 100_000;
 
 /**
- * The server's half of supervisor rule 1 (architecture §5): one process instance is issued supervisor identities or
- * worker identities, never both, whatever an agent asks for. Remembers, per instance ID, the role of the identities
- * issued to it until the last of them expires. Kept in memory: after a restart an instance's earlier SVIDs are not
- * known here (the agent enforces the rule too, and the audit trail records every issuance).
+ * The server's half of supervisor rule 1 (architecture §5) and of "one role for life" (issue 10 item 4): a process
+ * instance is issued supervisor identities or worker identities, never both, whatever an agent asks for and however
+ * long after its earlier SVIDs expired. The first issuance claims the role in the datastore (durable across restarts
+ * and shared by every server on the same database); later ones must ask for the same role, from the same agent.
  */
 export class InstanceRoles {
-  readonly #roles = new Map<string, { role: Role; until: number }>();
-  readonly #maxSize: number;
+  readonly #store: Pick<InstanceRoleStore, 'claim'>;
+  readonly #cache = new Map<string, { role: Role; agentId: string }>();
+  readonly #cacheSize: number;
 
-  constructor(maxSize = 1_000_000) {
-    this.#maxSize = maxSize;
+  constructor(store: Pick<InstanceRoleStore, 'claim'>, cacheSize = DEFAULT_CACHE_SIZE) {
+    this.#store = store;
+    this.#cacheSize = cacheSize;
   }
 
-  /** Throws PERMISSION_DENIED when `instanceId` holds unexpired identities of the other role. */
-  check(instanceId: string, role: Role, nowSeconds: number): void {
-    const held = this.#roles.get(instanceId);
-    if (held && held.until > nowSeconds && held.role !== role) {
+  /** Claims `role` for `instanceId` (first issuance) or checks it; PERMISSION_DENIED for the other role or agent. */
+  async claim(instanceId: string, role: Role, agentId: string, nowSeconds: number): Promise<void> {
+    let held = this.#cache.get(instanceId);
+    if (!held) {
+      const record = await this.#store.claim({ instanceId, role, agentId, nowSeconds });
+      held = { role: record.role, agentId: record.agentId };
+      if (this.#cache.size >= this.#cacheSize) this.#cache.clear();
+      this.#cache.set(instanceId, held);
+    }
+    if (held.agentId !== agentId) {
+      throw permissionDenied(`instance ${JSON.stringify(instanceId)} is served by another agent`);
+    }
+    if (held.role !== role) {
       throw permissionDenied(
-        `instance ${instanceId} holds ${held.role} identities; a process is served supervisor or worker identities, ` +
-          'never both',
+        `instance ${JSON.stringify(instanceId)} was issued ${held.role} identities and keeps that role for life; ` +
+          `a process is served supervisor or worker identities, never both`,
       );
     }
-  }
-
-  /** Records that `instanceId` was issued an identity of `role` valid until `until` (Unix seconds). */
-  record(instanceId: string, role: Role, until: number, nowSeconds: number): void {
-    const held = this.#roles.get(instanceId);
-    if (held && held.role === role && held.until >= until) return;
-    if (!held && this.#roles.size >= this.#maxSize) this.#prune(nowSeconds);
-    this.#roles.set(instanceId, { role, until: held && held.role === role ? Math.max(held.until, until) : until });
-  }
-
-  #prune(nowSeconds: number): void {
-    for (const [id, held] of this.#roles) if (held.until <= nowSeconds) this.#roles.delete(id);
   }
 }

@@ -91,7 +91,7 @@ export function batchSignX509SvidHandler(ctx: AgentApiContext) {
       try {
         const target = resolveTarget(authorized, item);
         if (item.public_key.length === 0) throw invalidArgument('public_key is required');
-        if (target.instanceId !== undefined) ctx.instanceRoles.check(target.instanceId, target.entry.role, now);
+        if (target.instanceId !== undefined) await ctx.instanceRoles.claim(target.instanceId, target.entry.role, caller.agentId, now);
         const issued = ctx.x509Issuer.signX509Svid({
           spiffeId: target.spiffeId,
           publicKey: item.public_key,
@@ -100,7 +100,6 @@ export function batchSignX509SvidHandler(ctx: AgentApiContext) {
         });
         const serial = issued.serial.toString(16);
         const expiresAt = Math.floor(issued.notAfter.getTime() / 1000);
-        if (target.instanceId !== undefined) ctx.instanceRoles.record(target.instanceId, target.entry.role, expiresAt, now);
         const spiffeId = target.spiffeId.toString();
         results.push({
           svid: { entry_id: target.entry.id, spiffe_id: spiffeId, cert_chain: Buffer.concat(issued.chain), expires_at: expiresAt, serial },
@@ -143,7 +142,7 @@ export function mintJwtSvidHandler(ctx: AgentApiContext) {
     if (audience.some((a) => a.length === 0)) throw invalidArgument('audience values must not be empty');
     const target = resolveTarget(authorizedFor(ctx, caller), call.request);
     const now = Math.floor(ctx.clock.now().getTime() / 1000);
-    if (target.instanceId !== undefined) ctx.instanceRoles.check(target.instanceId, target.entry.role, now);
+    if (target.instanceId !== undefined) await ctx.instanceRoles.claim(target.instanceId, target.entry.role, caller.agentId, now);
     const extraClaims: Record<string, string> = {};
     if (target.instanceId !== undefined) extraClaims[JWT_INSTANCE_CLAIM] = target.instanceId;
     if (target.supervisorInstanceId !== undefined) extraClaims[JWT_SUPERVISOR_INSTANCE_CLAIM] = target.supervisorInstanceId;
@@ -155,7 +154,6 @@ export function mintJwtSvidHandler(ctx: AgentApiContext) {
     });
     const spiffeId = target.spiffeId.toString();
     const expiresAt = Math.floor(minted.expiresAt.getTime() / 1000);
-    if (target.instanceId !== undefined) ctx.instanceRoles.record(target.instanceId, target.entry.role, expiresAt, now);
     await ctx.record([
       {
         kind: 'jwt_svid.issued',

@@ -121,6 +121,15 @@ export const MIGRATIONS: readonly string[] = [
     )
   ) STRICT;
   `,
+  // 3: the role each process instance was first issued, kept for its life (issue 10 item 4)
+  `
+  CREATE TABLE instance_roles (
+    instance_id TEXT PRIMARY KEY CHECK (instance_id <> ''),
+    role TEXT NOT NULL CHECK (role IN ('worker', 'supervisor')),
+    agent_id TEXT NOT NULL,
+    claimed_at INTEGER NOT NULL
+  ) STRICT, WITHOUT ROWID;
+  `,
 ];
 
 /** Brings the database up to the last migration; returns the resulting version. */

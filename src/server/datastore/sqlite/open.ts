@@ -11,6 +11,7 @@ import { SqliteBundleStore } from './bundles.js';
 import { SqliteContext } from './context.js';
 import { SqliteEntryStore } from './entries.js';
 import { SqliteFederationStore } from './federation.js';
+import { SqliteInstanceRoleStore } from './instance-roles.js';
 import { SqliteJoinTokenStore } from './join-tokens.js';
 import { SqliteKeyStore } from './keys.js';
 import { applyMigrations } from './migrations.js';
@@ -48,6 +49,7 @@ export function openSqliteDatastore(options: SqliteDatastoreOptions): Datastore 
     bundles: new SqliteBundleStore(ctx),
     audit: new SqliteAuditStore(ctx),
     federation: new SqliteFederationStore(ctx),
+    instanceRoles: new SqliteInstanceRoleStore(ctx),
     async ping() {
       ctx.read(() => ctx.stmt('SELECT 1').get());
     },

@@ -81,6 +81,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     nodeAttestors,
     agents: ds.agents,
     audit: ds.audit,
+    instanceRoles: ds.instanceRoles,
     entries: index,
     x509Issuer: authority,
     jwtIssuer: authority,

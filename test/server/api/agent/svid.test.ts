@@ -7,7 +7,19 @@ import { parseX509Svid, verifyX509Svid } from '../../../../src/spiffe/x509svid/i
 import { splitDer } from '../../../../src/spiffe/x509svid/der-reader.js';
 import { callUnary, statusOf } from '../../../helpers/agent-client.js';
 import { chainPem, newAgentKey } from '../../../helpers/test-authority.js';
+import { InstanceRoles } from '../../../../src/server/api/agent/instance-roles.js';
+import { isTesseraError, type TesseraError } from '../../../../src/common/errors.js';
+import { fakeClock } from '../../../helpers/fake-clock.js';
 import { POLICY, startHarness, type AttestedAgent, type Harness } from './harness.js';
+
+async function expectRejected(p: Promise<unknown>): Promise<TesseraError> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  if (!isTesseraError(err)) throw new Error(`expected a TesseraError, got ${String(err)}`);
+  return err;
+}
 
 interface BatchResponse {
   results: {
@@ -122,7 +134,7 @@ describe('AgentService SVID issuance', () => {
     // In one batch: the worker item is issued, the supervisor item for the same instance is refused.
     const first = await callUnary<BatchResponse>(a.client, 'BatchSignX509Svid', { params: [item(work, instance), item(sup, instance)] });
     expect(first.results.map((r) => r.error_code)).toEqual([0, status.PERMISSION_DENIED]);
-    expect(first.results[1]!.error_message).toMatch(/holds worker identities/);
+    expect(first.results[1]!.error_message).toMatch(/was issued worker identities and keeps that role for life/);
     // Later calls too, for X.509 and JWT alike; another instance may still be a supervisor.
     const later = await callUnary<BatchResponse>(a.client, 'BatchSignX509Svid', { params: [item(sup, instance), item(sup, other)] });
     expect(later.results.map((r) => r.error_code)).toEqual([status.PERMISSION_DENIED, 0]);
@@ -132,6 +144,37 @@ describe('AgentService SVID issuance', () => {
     expect(
       await statusOf(callUnary(a.client, 'MintJwtSvid', { entry_id: work.id, audience: ['x'], instance_id: other })),
     ).toBe(status.PERMISSION_DENIED);
+  });
+
+  it('keeps an instance to its first role after its SVIDs expired, across server restarts (issue 10 item 4)', async () => {
+    const clock = fakeClock(Date.now());
+    const h2 = await startHarness({ config: { clock } });
+    try {
+      const a2 = await h2.attestAgent();
+      const work = await h2.createEntry({ spiffeId: 'spiffe://example.org/w/orphan-work', parentId: a2.agentId, x509SvidTtlSeconds: 5 });
+      const sup = await h2.createEntry({ spiffeId: 'spiffe://example.org/w/orphan-sup', parentId: a2.agentId, role: 'supervisor' });
+      const instance = 'ef'.repeat(16);
+      const item = (e: { id: string }) => ({ entry_id: e.id, public_key: newAgentKey().spki, instance_id: instance });
+      const first = await callUnary<BatchResponse>(a2.client, 'BatchSignX509Svid', { params: [item(work)] });
+      expect(first.results[0]!.error_code).toBe(0);
+      // The worker SVID has expired (an orphaned worker whose supervisor exited): still never the supervisor role.
+      clock.set((first.results[0]!.svid!.expires_at + 60) * 1000);
+      const later = await callUnary<BatchResponse>(a2.client, 'BatchSignX509Svid', { params: [item(sup)] });
+      expect(later.results[0]!.error_code).toBe(status.PERMISSION_DENIED);
+      expect(later.results[0]!.error_message).toMatch(/keeps that role for life/);
+      expect(
+        await statusOf(callUnary(a2.client, 'MintJwtSvid', { entry_id: sup.id, audience: ['x'], instance_id: instance })),
+      ).toBe(status.PERMISSION_DENIED);
+      // The claim is in the datastore, not in this server's memory: a fresh InstanceRoles (a restart) refuses too.
+      const restarted = new InstanceRoles(h2.ds.instanceRoles);
+      expect((await expectRejected(restarted.claim(instance, 'supervisor', a2.agentId, 0))).code).toBe('PERMISSION_DENIED');
+      await restarted.claim(instance, 'worker', a2.agentId, 0);
+      expect((await expectRejected(restarted.claim(instance, 'worker', 'spiffe://example.org/other-agent', 0))).code).toBe(
+        'PERMISSION_DENIED',
+      );
+    } finally {
+      await h2.close();
+    }
   });
 
   it('refuses batches over the size limit', async () => {
