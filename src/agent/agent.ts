@@ -12,6 +12,7 @@ import { SyncConsumer } from './client/sync.js';
 import { checkHostPort } from '../common/config/index.js';
 import type { AgentConfig } from './config.js';
 import { startHttpServer } from '../common/http/health-server.js';
+import { logOpenFileLimit } from '../common/fd-limit.js';
 import { AgentIdentity } from './identity/agent-identity.js';
 import { createNodeAttestor } from './identity/node-attestor.js';
 import { AgentStateStore } from './identity/store.js';
@@ -241,7 +242,9 @@ export async function startAgent(config: AgentConfig, options: StartAgentOptions
       log: log.child({ component: 'workload-api' }),
       metrics: metrics.workloadApi,
       clock,
+      limits: config.workloadApiLimits,
     });
+    logOpenFileLimit(log, config.workloadApiLimits.maxConnections, 'workloadApi.maxConnections');
     apiServing = true;
     // The local admin API (tessera instance list) is an aid, not a duty: the agent serves workloads without it.
     const adminSocket = join(config.dataDir, AGENT_ADMIN_SOCKET_NAME);

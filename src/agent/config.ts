@@ -35,7 +35,13 @@ export const agentConfigSchema = defineSchema({
     workloadApi: {
       type: 'object',
       default: {},
-      fields: { socketPath: { type: 'string', nonEmpty: true, optional: true } },
+      fields: {
+        socketPath: { type: 'string', nonEmpty: true, optional: true },
+        // Defaults: DEFAULT_WORKLOAD_API_LIMITS in src/agent/workloadapi/listener.ts.
+        maxConnections: { type: 'int', min: 1, max: 1_000_000, default: 16_384 },
+        maxConnectionsPerUid: { type: 'int', min: 1, max: 1_000_000, default: 4_096 },
+        idleTimeoutMs: { type: 'int', min: 100, max: 86_400_000, default: 60_000 },
+      },
     },
     http: {
       type: 'object',
@@ -72,6 +78,12 @@ export interface AgentConfig {
   readonly nodeAttestor: NodeAttestorConfig;
   readonly dataDir: string;
   readonly socketPath: string;
+  /** Caps and idle timeout of the Workload API socket. */
+  readonly workloadApiLimits: {
+    readonly maxConnections: number;
+    readonly maxConnectionsPerUid: number;
+    readonly idleTimeoutMs: number;
+  };
   readonly httpListen: string;
   /** Largest binary hashed for a `unix:sha256` selector (workloadAttestor.sha256MaxBytes). */
   readonly sha256MaxBytes: number;
@@ -126,6 +138,13 @@ export function parseAgentConfig(raw: unknown, baseDir: string): AgentConfig {
     throw new ConfigError('missing', 'nodeAttestor', 'nodeAttestor must configure one of joinToken and x509pop');
   }
 
+  if (cfg.workloadApi.maxConnectionsPerUid > cfg.workloadApi.maxConnections) {
+    throw new ConfigError(
+      'range',
+      'workloadApi.maxConnectionsPerUid',
+      `workloadApi.maxConnectionsPerUid (${cfg.workloadApi.maxConnectionsPerUid}) must not exceed workloadApi.maxConnections (${cfg.workloadApi.maxConnections})`,
+    );
+  }
   const dataDir = cfg.dataDir === DEFAULT_DATA_DIR ? path.resolve(cfg.dataDir) : resolve(cfg.dataDir);
   return {
     trustDomain,
@@ -134,6 +153,11 @@ export function parseAgentConfig(raw: unknown, baseDir: string): AgentConfig {
     nodeAttestor,
     dataDir,
     socketPath: cfg.workloadApi.socketPath ? resolve(cfg.workloadApi.socketPath) : path.join(dataDir, 'api.sock'),
+    workloadApiLimits: {
+      maxConnections: cfg.workloadApi.maxConnections,
+      maxConnectionsPerUid: cfg.workloadApi.maxConnectionsPerUid,
+      idleTimeoutMs: cfg.workloadApi.idleTimeoutMs,
+    },
     httpListen: cfg.http.listen,
     sha256MaxBytes: cfg.workloadAttestor.sha256MaxBytes,
     logLevel: cfg.logLevel,

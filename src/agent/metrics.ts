@@ -96,6 +96,12 @@ export function createAgentMetrics(sources: AgentMetricSources): AgentMetrics {
       help: 'Workload API connections closed because their peer credentials could not be read',
       registers: [registry],
     }),
+    connectionsClosed: new Counter({
+      name: 'tessera_agent_workload_api_connections_closed_total',
+      help: 'Workload API connections closed by the agent to protect the socket, by reason (uid_limit, total_limit, no_call_timeout, idle_timeout)',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
     openStreams: new Gauge({
       name: 'tessera_agent_workload_api_streams',
       help: 'Open Workload API streams by method',

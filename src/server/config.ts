@@ -2,6 +2,15 @@ import * as path from 'node:path';
 import { checkHostPort, defineSchema, loadConfigFile, validateConfig, ConfigError, type Infer } from '../common/config/index.js';
 import { TrustDomain } from '../spiffe/id/index.js';
 
+/** Caps and timeouts of an HTTP(S) listener (DEFAULT_HTTP_LIMITS in src/common/http/health-server.ts). */
+const HTTP_LIMIT_FIELDS = {
+  maxConnections: { type: 'int', min: 1, max: 1_000_000, default: 1_024 },
+  maxConnectionsPerAddress: { type: 'int', min: 1, max: 1_000_000, default: 256 },
+  handshakeTimeoutMs: { type: 'int', min: 100, max: 600_000, default: 10_000 },
+  headersTimeoutMs: { type: 'int', min: 100, max: 600_000, default: 10_000 },
+  idleTimeoutMs: { type: 'int', min: 100, max: 600_000, default: 5_000 },
+} as const;
+
 /**
  * The server's configuration file (YAML or JSON). Every option is documented in deploy/server.example.yaml; keep the
  * two in step. Unknown keys and invalid values fail at start with the dotted path.
@@ -15,13 +24,20 @@ export const serverConfigSchema = defineSchema({
     agentApi: {
       type: 'object',
       default: {},
-      fields: { listen: { type: 'string', nonEmpty: true, default: '127.0.0.1:8081' } },
+      fields: {
+        listen: { type: 'string', nonEmpty: true, default: '127.0.0.1:8081' },
+        maxConnections: { type: 'int', min: 1, max: 1_000_000, default: 16_384 },
+        maxConnectionsPerAddress: { type: 'int', min: 1, max: 1_000_000, default: 1_024 },
+        handshakeTimeoutMs: { type: 'int', min: 100, max: 600_000, default: 10_000 },
+        idleTimeoutMs: { type: 'int', min: 100, max: 86_400_000, default: 300_000 },
+      },
     },
     http: {
       type: 'object',
       default: {},
       fields: {
         listen: { type: 'string', nonEmpty: true, default: '127.0.0.1:8080' },
+        ...HTTP_LIMIT_FIELDS,
         tls: {
           type: 'object',
           optional: true,
@@ -38,6 +54,7 @@ export const serverConfigSchema = defineSchema({
         certFile: { type: 'string', nonEmpty: true, optional: true },
         keyFile: { type: 'string', nonEmpty: true, optional: true },
         path: { type: 'string', nonEmpty: true, default: '/' },
+        ...HTTP_LIMIT_FIELDS,
       },
     },
     federation: {
@@ -149,6 +166,9 @@ export function parseServerConfig(raw: unknown, baseDir: string): ServerConfig {
   }
   checkHostPort(cfg.agentApi.listen, 'agentApi.listen');
   checkHostPort(cfg.http.listen, 'http.listen');
+  checkPerAddressCap(cfg.agentApi, 'agentApi');
+  checkPerAddressCap(cfg.http, 'http');
+  if (cfg.bundleEndpoint) checkPerAddressCap(cfg.bundleEndpoint, 'bundleEndpoint');
   const bundleEndpoint = cfg.bundleEndpoint && checkBundleEndpoint(cfg.bundleEndpoint);
   const resolve = (p: string) => path.resolve(baseDir, p);
   const dataDir = cfg.dataDir === './.tessera/server' ? path.resolve(cfg.dataDir) : resolve(cfg.dataDir);
@@ -177,6 +197,16 @@ export function parseServerConfig(raw: unknown, baseDir: string): ServerConfig {
       ...(cfg.nodeAttestors.x509pop ? { x509pop: { caBundleFile: resolve(cfg.nodeAttestors.x509pop.caBundleFile) } } : {}),
     },
   };
+}
+
+function checkPerAddressCap(caps: { maxConnections: number; maxConnectionsPerAddress: number }, at: string): void {
+  if (caps.maxConnectionsPerAddress > caps.maxConnections) {
+    throw new ConfigError(
+      'range',
+      `${at}.maxConnectionsPerAddress`,
+      `${at}.maxConnectionsPerAddress (${caps.maxConnectionsPerAddress}) must not exceed ${at}.maxConnections (${caps.maxConnections})`,
+    );
+  }
 }
 
 type BundleEndpointConfigFile = NonNullable<ServerConfigFile['bundleEndpoint']>;

@@ -6,6 +6,8 @@ export interface ServerMetrics {
   readonly rpcTotal: Counter<'service' | 'method' | 'code'>;
   readonly rpcDuration: Histogram<'service' | 'method'>;
   readonly svidsSigned: Counter<'kind'>;
+  /** Connections a TCP listener closed to protect itself, by listener and reason (src/common/net/connection-guard). */
+  readonly connectionsClosed: Counter<'listener' | 'reason'>;
 }
 
 export interface GaugeSources {
@@ -35,6 +37,12 @@ export function createServerMetrics(sources: GaugeSources): ServerMetrics {
     labelNames: ['kind'] as const,
     registers: [registry],
   });
+  const connectionsClosed = new Counter({
+    name: 'tessera_server_connections_closed_total',
+    help: 'Connections closed by the server to protect a listener (agent_api, http, bundle_endpoint), by reason (address_limit, total_limit, handshake_timeout, idle_timeout)',
+    labelNames: ['listener', 'reason'] as const,
+    registers: [registry],
+  });
   new Gauge({
     name: 'tessera_entries',
     help: 'Registration entries in the datastore',
@@ -59,5 +67,5 @@ export function createServerMetrics(sources: GaugeSources): ServerMetrics {
       this.set(Math.floor(sources.caNotAfter().getTime() / 1000));
     },
   });
-  return { registry, rpcTotal, rpcDuration, svidsSigned };
+  return { registry, rpcTotal, rpcDuration, svidsSigned, connectionsClosed };
 }

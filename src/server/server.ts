@@ -10,6 +10,9 @@ import { registerAgentService } from './api/agent/index.js';
 import { createStreamDrain } from './api/drain.js';
 import { metricsInterceptor } from './api/metrics-interceptor.js';
 import { createAgentApiCredentials } from './api/tls.js';
+import { listenAgentApi } from './api/agent-listener.js';
+import { CallActivity } from '../common/net/call-activity.js';
+import { logOpenFileLimit } from '../common/fd-limit.js';
 import { openCertificateAuthority } from './ca/index.js';
 import { checkHostPort } from '../common/config/index.js';
 import type { ServerConfig } from './config.js';
@@ -94,7 +97,11 @@ export async function startServer(
     const drain = createStreamDrain();
 
     // Agent API: TLS with the server SVID; client certificates requested, verified per call by the handlers.
-    const agentServer = new grpc.Server({ interceptors: [metricsInterceptor(metrics), drain.interceptor] });
+    // The call tracker goes first: every call is activity on its connection (agentApi handshake and idle timeouts).
+    const agentActivity = new CallActivity();
+    const agentServer = new grpc.Server({
+      interceptors: [agentActivity.interceptor(), metricsInterceptor(metrics), drain.interceptor],
+    });
     registerAgentService(agentServer, {
       trustDomain: config.trustDomainId,
       policy: config.policy,
@@ -119,9 +126,26 @@ export async function startServer(
       log: log.child({ component: 'agent-api' }),
     });
     const { host, port } = checkHostPort(config.agentApi.listen, 'agentApi.listen');
-    const boundPort = await bind(agentServer, `${host.includes(':') ? `[${host}]` : host}:${port}`, createAgentApiCredentials(ca, ca));
-    cleanups.push(() => shutdownGrpc(agentServer, drain.endStreams));
-    const agentApiAddress = `${host.includes(':') ? `[${host}]` : host}:${boundPort}`;
+    const { listen: _listen, ...agentApiLimits } = config.agentApi;
+    const agentListener = await listenAgentApi({
+      host,
+      port,
+      server: agentServer,
+      credentials: createAgentApiCredentials(ca, ca),
+      limits: agentApiLimits,
+      activity: agentActivity,
+      log: log.child({ component: 'agent-api' }),
+      closed: metrics.connectionsClosed,
+    }).catch((err: unknown) => {
+      throw new Error(`cannot listen on ${config.agentApi.listen}: ${(err as Error).message}`, { cause: err });
+    });
+    cleanups.push(async () => {
+      agentListener.stopAccepting();
+      await shutdownGrpc(agentServer, drain.endStreams);
+      await agentListener.close();
+    });
+    logOpenFileLimit(log, config.agentApi.maxConnections + config.http.maxConnections, 'agentApi.maxConnections + http.maxConnections');
+    const agentApiAddress = `${host.includes(':') ? `[${host}]` : host}:${agentListener.port}`;
 
     // Admin API: the Unix socket's mode (0600) is the access control.
     const adminServer = new grpc.Server({ interceptors: [metricsInterceptor(metrics)] });
@@ -157,6 +181,8 @@ export async function startServer(
       metrics: metrics.registry,
       routes: oidcRoutes({ bundle: ca, issuer: config.jwt.issuer, jwtKeyType: config.jwt.keyType }),
       ...(config.http.tls ? { tls: readTlsFiles(config.http.tls, 'http.tls') } : {}),
+      limits: config.http,
+      connectionsClosed: metrics.connectionsClosed,
       ready: async () => {
         try {
           await datastore.ping();
@@ -184,6 +210,8 @@ export async function startServer(
             ? { profile: 'https_web', certFile: be.certFile!, keyFile: be.keyFile! }
             : { profile: 'https_spiffe', identity: ca },
         log: log.child({ component: 'bundle-endpoint' }),
+        limits: be,
+        connectionsClosed: metrics.connectionsClosed,
       });
       cleanups.push(() => endpoint.close());
       const a = endpoint.address.address;
@@ -231,12 +259,6 @@ async function loadServerId(dataDir: string): Promise<string> {
   const id = randomUUID();
   await writeFile(file, id + '\n', { mode: 0o600 });
   return id;
-}
-
-function bind(server: grpc.Server, address: string, credentials: grpc.ServerCredentials): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.bindAsync(address, credentials, (err, port) => (err ? reject(new Error(`cannot listen on ${address}: ${err.message}`)) : resolve(port)));
-  });
 }
 
 /** Stops accepting, ends long-lived streams, waits for in-flight calls (bounded), then forces the rest. */

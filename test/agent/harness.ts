@@ -61,7 +61,7 @@ export async function startTestServer(options: { policy?: ServerPolicy; x509popC
   const log = options.log ?? captureLogger('warn').log;
   let running: RunningServer | undefined = await startServer(config, { log });
   // Restarts bind the same port.
-  config = { ...config, agentApi: { listen: running.agentApiAddress } };
+  config = { ...config, agentApi: { ...config.agentApi, listen: running.agentApiAddress } };
   const admin = new AdminClient(running.adminSocketPath);
   const server: TestServer = {
     dir,

@@ -215,7 +215,18 @@ describe('bundleEndpoint configuration', () => {
 
   it('defaults listen and path and resolves the web files', () => {
     const cfg = parseServerConfig({ trustDomain: TD, bundleEndpoint: { profile: 'https_web', certFile: 'c.pem', keyFile: 'k.pem' } }, '/etc/tessera');
-    expect(cfg.bundleEndpoint).toEqual({ listen: '127.0.0.1:8443', profile: 'https_web', certFile: '/etc/tessera/c.pem', keyFile: '/etc/tessera/k.pem', path: '/' });
+    expect(cfg.bundleEndpoint).toEqual({
+      listen: '127.0.0.1:8443',
+      profile: 'https_web',
+      certFile: '/etc/tessera/c.pem',
+      keyFile: '/etc/tessera/k.pem',
+      path: '/',
+      maxConnections: 1024,
+      maxConnectionsPerAddress: 256,
+      handshakeTimeoutMs: 10_000,
+      headersTimeoutMs: 10_000,
+      idleTimeoutMs: 5_000,
+    });
     expect(parseServerConfig({ trustDomain: TD }, '/etc/tessera').bundleEndpoint).toBeUndefined();
   });
 

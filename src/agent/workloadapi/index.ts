@@ -6,14 +6,26 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Clock } from '../../common/clock.js';
 import type { Logger } from '../../common/log.js';
+import { CallActivity } from '../../common/net/call-activity.js';
 import type { CallerCredentialsReader, WorkloadIdentityProvider } from '../types.js';
-import { listenWorkloadApi } from './listener.js';
+import { listenWorkloadApi, type WorkloadApiLimits } from './listener.js';
 import type { WorkloadApiMetrics } from './metrics.js';
 import { createWorkloadApiService, WORKLOAD_API_PROTO, WORKLOAD_API_SERVICE } from './service.js';
 import { SHUTDOWN_DETAILS } from './streams.js';
 
-export { listenWorkloadApi, WORKLOAD_API_BACKLOG, WORKLOAD_API_SOCKET_MODE, WORKLOAD_API_DIR_MODE } from './listener.js';
-export type { ListenWorkloadApiOptions, WorkloadApiListener } from './listener.js';
+export {
+  listenWorkloadApi,
+  DEFAULT_WORKLOAD_API_LIMITS,
+  WORKLOAD_API_BACKLOG,
+  WORKLOAD_API_SOCKET_MODE,
+  WORKLOAD_API_DIR_MODE,
+} from './listener.js';
+export type {
+  ListenWorkloadApiOptions,
+  WorkloadApiLimits,
+  WorkloadApiListener,
+  WorkloadConnectionCloseReason,
+} from './listener.js';
 export { createWorkloadApiService, WORKLOAD_API_PROTO, WORKLOAD_API_SERVICE } from './service.js';
 export { SECURITY_HEADER, SECURITY_HEADER_VALUE, SECURITY_HEADER_MISSING } from './security-header.js';
 export { FANOUT_CHUNK, NO_IDENTITY_DETAILS, SESSION_CLOSED_DETAILS, SHUTDOWN_DETAILS } from './streams.js';
@@ -34,6 +46,8 @@ export interface StartWorkloadApiOptions {
   /** Stream deliveries per event-loop turn when a change is pushed; default 100. */
   readonly fanoutChunk?: number;
   readonly shutdownGraceMs?: number;
+  /** Connection caps and idle timeout; default DEFAULT_WORKLOAD_API_LIMITS. */
+  readonly limits?: WorkloadApiLimits;
 }
 
 export interface WorkloadApi {
@@ -57,14 +71,18 @@ export async function startWorkloadApi(options: StartWorkloadApiOptions): Promis
     ...(options.clock && { clock: options.clock }),
     ...(options.fanoutChunk !== undefined && { fanoutChunk: options.fanoutChunk }),
   });
-  const server = new grpc.Server({ interceptors: service.interceptors });
+  // The call tracker goes first: every call counts as activity on its connection, also one refused further in.
+  const activity = new CallActivity();
+  const server = new grpc.Server({ interceptors: [activity.interceptor(), ...service.interceptors] });
   server.addService(service.definition, service.implementation);
   const listener = await listenWorkloadApi({
     socketPath: options.socketPath,
     server,
     credentials: options.credentials,
     log: options.log,
+    activity,
     ...(options.metrics && { metrics: options.metrics }),
+    ...(options.limits && { limits: options.limits }),
   });
   const graceMs = options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS;
 

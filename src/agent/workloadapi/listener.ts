@@ -5,6 +5,9 @@ import { dirname } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { failedPrecondition } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
+import { CallActivity, type InactivityPhase } from '../../common/net/call-activity.js';
+import { ConnectionLimits } from '../../common/net/connection-limits.js';
+import { RateLimitedWarning } from '../../common/net/rate-limited-warning.js';
 import type { CallerCredentials, CallerCredentialsReader } from '../types.js';
 import { socketFd } from '../workloadattestor/index.js';
 import { registerConnection, unregisterConnection, type WorkloadConnection } from './connections.js';
@@ -32,7 +35,41 @@ export interface ListenWorkloadApiOptions {
   readonly credentials: CallerCredentialsReader;
   readonly log: Logger;
   readonly metrics?: WorkloadApiMetrics;
+  /** Connection caps and the idle timeout; default {@link DEFAULT_WORKLOAD_API_LIMITS}. */
+  readonly limits?: WorkloadApiLimits;
+  /**
+   * The call tracker behind the idle timeout. Its interceptor must be the server's first (startWorkloadApi creates
+   * the server with it); without one the listener makes its own, which then sees no calls (tests of the caps only).
+   */
+  readonly activity?: CallActivity;
 }
+
+/**
+ * What one local user can hold open on the Workload API socket. A connection counts from accept to close; an idle
+ * one (no call started yet, or none open since its last ended) is closed after `idleTimeoutMs`. An open stream (a
+ * FetchX509SVID watch) is never idle.
+ */
+export interface WorkloadApiLimits {
+  /** Open connections of all callers together. */
+  readonly maxConnections: number;
+  /** Open connections of one uid (the kernel's SO_PEERCRED uid, which the caller cannot choose). */
+  readonly maxConnectionsPerUid: number;
+  /** A connection with no call open for this long is closed. */
+  readonly idleTimeoutMs: number;
+}
+
+/**
+ * Defaults: well under the fd limit Node starts with (it raises the soft RLIMIT_NOFILE to the hard one, commonly
+ * 524288 or more under systemd), and one uid cannot take more than a quarter of the total.
+ */
+export const DEFAULT_WORKLOAD_API_LIMITS: WorkloadApiLimits = {
+  maxConnections: 16_384,
+  maxConnectionsPerUid: 4_096,
+  idleTimeoutMs: 60_000,
+};
+
+/** Why the listener closed a connection it had accepted (label of the closed-connections metric). */
+export type WorkloadConnectionCloseReason = 'uid_limit' | 'total_limit' | 'no_call_timeout' | 'idle_timeout';
 
 export interface WorkloadApiListener {
   readonly socketPath: string;
@@ -62,6 +99,35 @@ export async function listenWorkloadApi(options: ListenWorkloadApiOptions): Prom
 
   const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
   const open = new Set<WorkloadConnection>();
+  const limitsConfig = options.limits ?? DEFAULT_WORKLOAD_API_LIMITS;
+  const limits = new ConnectionLimits({
+    maxConnections: limitsConfig.maxConnections,
+    maxConnectionsPerPeer: limitsConfig.maxConnectionsPerUid,
+  });
+  // One rate-limited warning per reason: a flood of one kind does not hide the first line of another.
+  const warnings = new Map<WorkloadConnectionCloseReason, RateLimitedWarning>();
+  const warn = (reason: WorkloadConnectionCloseReason, fields: Record<string, unknown>, message: string) => {
+    let w = warnings.get(reason);
+    if (!w) warnings.set(reason, (w = new RateLimitedWarning(log)));
+    w.warn({ ...fields, reason }, message);
+  };
+  const uidOf = new WeakMap<net.Socket, number>();
+  const activity = options.activity ?? new CallActivity({});
+  activity.configure({
+    firstCallTimeoutMs: limitsConfig.idleTimeoutMs,
+    idleTimeoutMs: limitsConfig.idleTimeoutMs,
+    onTimeout: (socket: net.Socket, phase: InactivityPhase) => {
+      const reason: WorkloadConnectionCloseReason = phase === 'first_call' ? 'no_call_timeout' : 'idle_timeout';
+      metrics?.connectionsClosed?.inc({ reason });
+      warn(
+        reason,
+        { uid: uidOf.get(socket), idleTimeoutMs: limitsConfig.idleTimeoutMs },
+        phase === 'first_call'
+          ? 'Closed a Workload API connection that started no call within the idle timeout'
+          : 'Closed a Workload API connection idle for the idle timeout',
+      );
+    },
+  });
 
   const netServer = net.createServer({ allowHalfOpen: false }, (socket) => {
     let caller: CallerCredentials;
@@ -73,22 +139,37 @@ export async function listenWorkloadApi(options: ListenWorkloadApiOptions): Prom
       socket.destroy();
       return;
     }
+    const peer = String(caller.uid);
+    const refusal = limits.acquire(peer);
+    if (refusal !== undefined) {
+      const reason: WorkloadConnectionCloseReason = refusal === 'peer_limit' ? 'uid_limit' : 'total_limit';
+      metrics?.connectionsClosed?.inc({ reason });
+      warn(
+        reason,
+        refusal === 'peer_limit'
+          ? { uid: caller.uid, pid: caller.pid, maxConnectionsPerUid: limits.maxConnectionsPerPeer }
+          : { uid: caller.uid, pid: caller.pid, maxConnections: limits.maxConnections },
+        refusal === 'peer_limit'
+          ? 'Refused a Workload API connection: its uid holds the most connections allowed (workloadApi.maxConnectionsPerUid)'
+          : 'Refused a Workload API connection: the socket holds the most connections allowed (workloadApi.maxConnections)',
+      );
+      closePidfd(caller, log);
+      socket.destroy();
+      return;
+    }
     const conn = registerConnection(socket, caller);
     open.add(conn);
+    uidOf.set(socket, caller.uid);
     metrics?.connections?.inc();
     socket.once('close', () => {
       open.delete(conn);
+      limits.release(peer);
       unregisterConnection(conn);
       metrics?.connections?.dec();
-      if (caller.pidfd !== undefined) {
-        try {
-          closeSync(caller.pidfd);
-        } catch (err) {
-          log.warn({ err, pidfd: caller.pidfd }, 'Could not close the pidfd of a Workload API connection');
-        }
-      }
+      closePidfd(caller, log);
     });
     log.trace({ pid: caller.pid, uid: caller.uid, gid: caller.gid }, 'Workload API connection accepted');
+    activity.track(socket);
     injector.injectConnection(socket);
   });
   netServer.on('error', (err) => log.error({ err }, 'Workload API listener error'));
@@ -107,7 +188,7 @@ export async function listenWorkloadApi(options: ListenWorkloadApiOptions): Prom
     await new Promise<void>((resolve) => netServer.close(() => resolve()));
     throw err;
   }
-  log.info({ socketPath, backlog: WORKLOAD_API_BACKLOG }, 'Workload API listening');
+  log.info({ socketPath, backlog: WORKLOAD_API_BACKLOG, ...limitsConfig }, 'Workload API listening');
 
   // net.Server#close stops accepting at once but calls back only when every connection has closed.
   let serverClosed: Promise<void> | undefined;
@@ -135,6 +216,15 @@ export async function listenWorkloadApi(options: ListenWorkloadApiOptions): Prom
       return closed;
     },
   };
+}
+
+function closePidfd(caller: CallerCredentials, log: Logger): void {
+  if (caller.pidfd === undefined) return;
+  try {
+    closeSync(caller.pidfd);
+  } catch (err) {
+    log.warn({ err, pidfd: caller.pidfd }, 'Could not close the pidfd of a Workload API connection');
+  }
 }
 
 async function prepareSocketPath(socketPath: string, log: Logger): Promise<void> {

@@ -11,6 +11,11 @@ export interface WorkloadApiMetrics {
   readonly connections?: { inc(): void; dec(): void };
   /** Connections closed at accept because the kernel would not give their peer credentials. */
   readonly connectionsRefused?: { inc(): void };
+  /**
+   * Connections the listener closed to protect the socket, by reason: uid_limit, total_limit (refused at accept),
+   * no_call_timeout, idle_timeout (see listener.ts).
+   */
+  readonly connectionsClosed?: { inc(labels: { reason: string }): void };
   /** Open server streams by method. */
   readonly openStreams?: { inc(labels: { method: string }): void; dec(labels: { method: string }): void };
   /** Messages pushed down open streams after a change (not counting the first message), by method. */

@@ -2,7 +2,33 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../log.js';
+import { guardConnections, type ConnectionClosedCounter, type TcpConnectionCaps } from '../net/connection-guard.js';
 import type { Registry } from 'prom-client';
+
+/**
+ * Caps and timeouts of an HTTP(S) listener, so that idle or slow clients cannot hold its descriptors: refused over a
+ * cap at accept; closed when the TLS handshake (HTTPS) or the request headers take too long, or when a kept-alive
+ * connection stays idle.
+ */
+export interface HttpListenerLimits extends TcpConnectionCaps {
+  /** Time allowed for the TLS handshake (HTTPS only). */
+  readonly handshakeTimeoutMs: number;
+  /** Time allowed from connect (or the end of the previous response) until a request's headers are complete. */
+  readonly headersTimeoutMs: number;
+  /** How long a kept-alive connection may wait for its next request. */
+  readonly idleTimeoutMs: number;
+}
+
+export const DEFAULT_HTTP_LIMITS: HttpListenerLimits = {
+  maxConnections: 1024,
+  maxConnectionsPerAddress: 256,
+  handshakeTimeoutMs: 10_000,
+  headersTimeoutMs: 10_000,
+  idleTimeoutMs: 5_000,
+};
+
+/** Node's own bound on a whole request (GET/HEAD only here): never shorter than the headers' timeout. */
+const MIN_REQUEST_TIMEOUT_MS = 30_000;
 
 /**
  * The HTTP listener of the server and the agent: /healthz (live), /readyz, /metrics (Prometheus); GET and HEAD only.
@@ -19,6 +45,12 @@ export interface HttpServerConfig {
   readonly routes?: Readonly<Record<string, HttpRoute>>;
   /** PEM certificate chain (leaf first) and private key, already read by the caller: the listener is then HTTPS. */
   readonly tls?: { readonly cert: string | Buffer; readonly key: string | Buffer };
+  /** Default {@link DEFAULT_HTTP_LIMITS}. */
+  readonly limits?: HttpListenerLimits;
+  /** Config path of the limits, named in warnings (default `http`). */
+  readonly settings?: string;
+  /** Connections closed by the caps, labelled listener="http". */
+  readonly connectionsClosed?: ConnectionClosedCounter;
 }
 
 /** What an extra route answers; `headers` may override the default `Cache-Control: no-store`. */
@@ -44,11 +76,27 @@ export async function startHttpServer(config: HttpServerConfig): Promise<Running
     });
   };
   // Mozilla "intermediate" like the bundle endpoint: TLS 1.2+ with Node's default (forward-secret, AEAD-first) ciphers.
+  const limits = config.limits ?? DEFAULT_HTTP_LIMITS;
   const server = config.tls
-    ? https.createServer({ cert: config.tls.cert, key: config.tls.key, minVersion: 'TLSv1.2' }, listener)
-    : http.createServer(listener);
-  server.keepAliveTimeout = 5_000;
-  server.headersTimeout = 10_000;
+    ? https.createServer(
+        {
+          cert: config.tls.cert,
+          key: config.tls.key,
+          minVersion: 'TLSv1.2',
+          handshakeTimeout: limits.handshakeTimeoutMs,
+          ...httpTimeouts(limits),
+        },
+        listener,
+      )
+    : http.createServer(httpTimeouts(limits), listener);
+  server.keepAliveTimeout = limits.idleTimeoutMs;
+  guardConnections(server, {
+    listener: 'http',
+    settings: config.settings ?? 'http',
+    caps: limits,
+    log: config.log,
+    ...(config.connectionsClosed && { closed: config.connectionsClosed }),
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen({ host: config.host, port: config.port }, () => {
@@ -63,6 +111,18 @@ export async function startHttpServer(config: HttpServerConfig): Promise<Running
         server.close(() => resolve());
         server.closeAllConnections();
       }),
+  };
+}
+
+/**
+ * Node's header and request timeouts, and how often it checks them (by default every 30 s, which would let a
+ * short headers timeout run far over).
+ */
+export function httpTimeouts(limits: HttpListenerLimits): http.ServerOptions {
+  return {
+    headersTimeout: limits.headersTimeoutMs,
+    requestTimeout: Math.max(MIN_REQUEST_TIMEOUT_MS, limits.headersTimeoutMs),
+    connectionsCheckingInterval: Math.min(30_000, Math.max(50, Math.floor(limits.headersTimeoutMs / 4))),
   };
 }
 

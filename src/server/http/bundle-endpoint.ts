@@ -5,6 +5,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { SecureContextOptions } from 'node:tls';
 import type { Logger } from '../../common/log.js';
+import { DEFAULT_HTTP_LIMITS, httpTimeouts, type HttpListenerLimits } from '../../common/http/health-server.js';
+import { guardConnections, type ConnectionClosedCounter } from '../../common/net/connection-guard.js';
 import { ConfigError } from '../../common/config/index.js';
 import { encodePem } from '../../spiffe/pem.js';
 import type { BundleSource, ServerIdentitySource } from '../ca/types.js';
@@ -24,6 +26,10 @@ export interface BundleEndpointConfig {
   readonly bundle: BundleSource;
   readonly tls: BundleEndpointProfile;
   readonly log: Logger;
+  /** Caps and timeouts (config bundleEndpoint.*); default DEFAULT_HTTP_LIMITS. */
+  readonly limits?: HttpListenerLimits;
+  /** Connections closed by the caps, labelled listener="bundle_endpoint". */
+  readonly connectionsClosed?: ConnectionClosedCounter;
 }
 
 export interface RunningBundleEndpoint {
@@ -48,7 +54,15 @@ export async function startBundleEndpoint(config: BundleEndpointConfig): Promise
     };
   };
   // Mozilla "intermediate": TLS 1.2+ with Node's default (forward-secret, AEAD-first) cipher list.
-  const server = https.createServer({ ...tlsOptions(), minVersion: 'TLSv1.2', requestCert: false }, (req, res) => {
+  const limits = config.limits ?? DEFAULT_HTTP_LIMITS;
+  const serverOptions: https.ServerOptions = {
+    ...tlsOptions(),
+    minVersion: 'TLSv1.2',
+    requestCert: false,
+    handshakeTimeout: limits.handshakeTimeoutMs,
+    ...httpTimeouts(limits),
+  };
+  const server = https.createServer(serverOptions, (req, res) => {
     try {
       handle(config, req, res);
     } catch (err) {
@@ -56,8 +70,14 @@ export async function startBundleEndpoint(config: BundleEndpointConfig): Promise
       if (!res.headersSent) send(res, 500, 'text/plain', 'internal error\n');
     }
   });
-  server.keepAliveTimeout = 5_000;
-  server.headersTimeout = 10_000;
+  server.keepAliveTimeout = limits.idleTimeoutMs;
+  guardConnections(server, {
+    listener: 'bundle_endpoint',
+    settings: 'bundleEndpoint',
+    caps: limits,
+    log: config.log,
+    ...(config.connectionsClosed && { closed: config.connectionsClosed }),
+  });
   const unsubscribe =
     config.tls.profile === 'https_spiffe'
       ? config.tls.identity.onServerSvidChange(() => {
