@@ -1,7 +1,8 @@
 /**
  * Supervisor rules in the agent (architecture §5, issue 5) with real processes: the built server and agent as child
  * processes, workloads as real Node processes started from copies of the node binary so that `unix:path:` tells them
- * apart (supervisor-node, worker-node, both-node). Process ancestry is the kernel's (/proc ppid chain).
+ * apart (supervisor-node, worker-node, both-node, orphan-node). Process lineage is the kernel's: the agent (root here)
+ * follows fork/exit events from the process-events connector, so re-parenting does not hide a supervisor.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createPrivateKey } from 'node:crypto';
