@@ -59,6 +59,9 @@ describe('agent config', () => {
       [{ ...base, logLevel: 'loud' }, 'logLevel'],
       [{ ...base, serverAdress: 'x:1' }, 'serverAdress'],
       [{ trustBundlePath: 'b.pem', nodeAttestor: base.nodeAttestor }, 'trustDomain'],
+      [{ ...base, workloadApi: { maxConnectionsPerUid: 0 } }, 'workloadApi.maxConnectionsPerUid'],
+      [{ ...base, workloadApi: { maxConnections: 10 } }, 'workloadApi.maxConnectionsPerUid'],
+      [{ ...base, workloadApi: { idleTimeoutMs: 5 } }, 'workloadApi.idleTimeoutMs'],
     ];
     for (const [raw, at] of cases) expect(failure(raw).path, JSON.stringify(raw)).toBe(at);
   });

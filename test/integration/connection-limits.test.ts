@@ -4,15 +4,26 @@
  * only that address's share of the agent API and the HTTP listener; a new agent (from 127.0.0.1) still attests,
  * /readyz and the admin CLI answer. Connections that do nothing are closed after the handshake / headers timeout.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tls from 'node:tls';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { cliJson, startJoinedAgent, startServerProcess, type ServerProcess, type TesseraProcess } from '../helpers/server-process.js';
+import {
+  cliJson,
+  runCli,
+  startJoinedAgent,
+  startServerProcess,
+  startTesseraProcess,
+  type ServerProcess,
+  type TesseraProcess,
+} from '../helpers/server-process.js';
 
 const TD = 'example.org';
+/** Child processes (server, agent, CLI) on a shared 2-core machine: generous, never a threshold of the behaviour. */
+const TIMEOUT_MS = 180_000;
 /** Flood source: another loopback address, so the caps per address single it out. */
 const FLOOD_FROM = '127.0.0.2';
 
@@ -20,6 +31,7 @@ let dir: string;
 let server: ServerProcess | undefined;
 let agent: TesseraProcess | undefined;
 const sockets: net.Socket[] = [];
+const children: ChildProcess[] = [];
 
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'tessera-conns-it-'));
@@ -27,6 +39,7 @@ beforeEach(() => {
 
 afterEach(async () => {
   for (const s of sockets.splice(0)) s.destroy();
+  for (const c of children.splice(0)) c.kill('SIGKILL');
   await agent?.stop();
   agent = undefined;
   await server?.stop();
@@ -103,7 +116,7 @@ describe('server connection caps (child process)', () => {
       maxConnectionsPerAddress: 200,
     });
     expect(String(lines.find((l) => l['listener'] === 'agent_api')!['msg'])).toContain('agentApi.maxConnectionsPerAddress');
-  });
+  }, TIMEOUT_MS);
 
   it('closes agent API connections that complete no TLS handshake, or no call, within the handshake timeout; HTTP ones without headers', async () => {
     server = await startServerProcess(dir, {
@@ -138,5 +151,83 @@ describe('server connection caps (child process)', () => {
     const lines = warnings(server, 'handshake_timeout');
     expect(lines).toHaveLength(1); // two closes, one line per 10 s
     expect(String(lines[0]!['msg'])).toContain('agentApi.handshakeTimeoutMs');
+  }, TIMEOUT_MS);
+});
+
+/** The HTTP/2 client preface and an empty SETTINGS frame. */
+const PREFACE = Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0])]);
+
+/** A child process running as `uid` that opens `count` preface-only connections to `path` and holds them. */
+function floodAs(uid: number, path: string, count: number): { closed: (n: number) => Promise<void> } {
+  const script = `
+    const net = require('node:net');
+    const preface = Buffer.from(${JSON.stringify(PREFACE.toString('base64'))}, 'base64');
+    for (let i = 0; i < ${count}; i++) {
+      const s = net.connect({ path: ${JSON.stringify(path)} });
+      s.on('connect', () => s.write(preface));
+      s.resume();
+      s.on('error', () => {});
+      s.on('close', () => process.stdout.write('c'));
+    }`;
+  const child = spawn(process.execPath, ['-e', script], { uid, gid: uid, stdio: ['ignore', 'pipe', 'inherit'] });
+  children.push(child);
+  let closed = 0;
+  const waiters: { n: number; resolve: () => void }[] = [];
+  child.stdout!.setEncoding('utf8');
+  child.stdout!.on('data', (chunk: string) => {
+    closed += chunk.length;
+    for (const w of waiters.filter((w) => closed >= w.n)) {
+      waiters.splice(waiters.indexOf(w), 1);
+      w.resolve();
+    }
   });
+  return { closed: (n) => (closed >= n ? Promise.resolve() : new Promise((resolve) => waiters.push({ n, resolve }))) };
+}
+
+describe('agent Workload API caps (child processes)', () => {
+  it('a local user flooding the Workload API socket hits its per-uid cap; a workload of another uid is still served', async () => {
+    expect(process.geteuid?.(), 'the flood runs as uid 65534, which needs root').toBe(0);
+    chmodSync(dir, 0o755); // uid 65534 must reach the socket (0777) in <dir>/agent (0755)
+    server = await startServerProcess(dir, {
+      trustDomain: TD,
+      dataDir: './server',
+      agentApi: { listen: '127.0.0.1:0' },
+      http: { listen: '127.0.0.1:0' },
+    });
+    const token = cliJson<{ token: string; agentSpiffeId: string }>(server.adminSocket, ['token', 'generate']);
+    writeFileSync(join(dir, 'bundle.pem'), runCli(['bundle', 'show', '--socket', server.adminSocket]).stdout);
+    agent = await startTesseraProcess(
+      'agent',
+      dir,
+      {
+        trustDomain: TD,
+        serverAddress: server.agentApi,
+        trustBundlePath: './bundle.pem',
+        nodeAttestor: { joinToken: { token: token.token } },
+        dataDir: './agent',
+        http: { listen: '127.0.0.1:0' },
+        workloadApi: { maxConnections: 300, maxConnectionsPerUid: 100, idleTimeoutMs: 600_000 },
+      },
+      'Agent ready',
+    );
+    const socket = String(agent.ready['socketPath']);
+    const workloadId = `spiffe://${TD}/it/root-workload`;
+    cliJson(server.adminSocket, [
+      'entry', 'create', '--parent-id', token.agentSpiffeId, '--spiffe-id', workloadId, '--selector', 'unix:uid:0',
+    ]);
+
+    // 150 preface-only connections from uid 65534: 100 held, 50 closed at accept.
+    await floodAs(65534, socket, 150).closed(50);
+
+    // A real workload of uid 0 (our CLI, a process of its own) gets its SVID.
+    const fetched = runCli(['api', 'fetch', 'x509', '--socket', socket, '--output', 'json']);
+    expect(fetched.code, fetched.stderr).toBe(0);
+    expect(fetched.stdout).toContain(workloadId);
+
+    const metrics = await (await fetch(`http://${String(agent.ready['http'])}/metrics`)).text();
+    expect(metrics).toMatch(/^tessera_agent_workload_api_connections_closed_total\{reason="uid_limit"\} 50$/m);
+    const lines = warnings(agent, 'uid_limit');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({ uid: 65534, maxConnectionsPerUid: 100 });
+  }, TIMEOUT_MS);
 });

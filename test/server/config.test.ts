@@ -59,6 +59,14 @@ describe('deploy/server.example.yaml', () => {
     [{ trustDomain: 'example.org', agentApi: { listen: 'localhost' } }, /agentApi\.listen must be "host:port"/],
     [{ trustDomain: 'example.org', policy: { supervisor: { maxX509TtlSeconds: 1 } } }, /policy\.supervisor\.maxX509TtlSeconds/],
     [{ trustDomain: 'example.org', ca: { keyType: 'rsa-1024' } }, /ca\.keyType/],
+    [{ trustDomain: 'example.org', agentApi: { maxConnections: 0 } }, /agentApi\.maxConnections/],
+    [{ trustDomain: 'example.org', agentApi: { handshakeTimeoutMs: 10 } }, /agentApi\.handshakeTimeoutMs/],
+    [
+      { trustDomain: 'example.org', agentApi: { maxConnections: 10, maxConnectionsPerAddress: 11 } },
+      /agentApi\.maxConnectionsPerAddress \(11\) must not exceed agentApi\.maxConnections \(10\)/,
+    ],
+    [{ trustDomain: 'example.org', http: { maxConnections: 10 } }, /http\.maxConnectionsPerAddress \(256\) must not exceed/],
+    [{ trustDomain: 'example.org', http: { headersTimeoutMs: 'soon' } }, /http\.headersTimeoutMs/],
   ])('refuses %j naming the setting', (raw, message) => {
     expect(() => parseServerConfig(raw, '/etc/tessera')).toThrow(message);
   });
