@@ -13,6 +13,7 @@ import { createAgentApiCredentials } from './api/tls.js';
 import { openCertificateAuthority } from './ca/index.js';
 import { checkHostPort } from '../common/config/index.js';
 import type { ServerConfig } from './config.js';
+import { DATASTORE_FILE, inspectDataDir } from './data-dir.js';
 import { openSqliteDatastore, type AgentStore } from './datastore/index.js';
 import { EntryIndex } from './entries/index.js';
 import { FederationRefresher } from './federation/index.js';
@@ -48,7 +49,13 @@ export async function startServer(
   await chmod(config.dataDir, 0o700);
   const serverId = await loadServerId(config.dataDir);
 
-  const datastore = openSqliteDatastore({ path: path.join(config.dataDir, 'datastore.sqlite3'), clock, log });
+  // A new datastore only in an empty data dir; anything else must be our datastore (never overwritten).
+  const dataDirState = await inspectDataDir(config.dataDir);
+  const datastorePath = path.join(config.dataDir, DATASTORE_FILE);
+  const datastore = openSqliteDatastore({ path: datastorePath, clock, log, create: dataDirState === 'fresh' });
+  if (dataDirState === 'fresh') {
+    log.info({ dataDir: config.dataDir, datastore: datastorePath }, 'Initialised an empty data dir: new datastore; the CA creates its first keys next');
+  }
   const cleanups: Array<() => Promise<void> | void> = [() => datastore.close()];
   const cleanup = async () => {
     for (const fn of cleanups.reverse()) await Promise.resolve(fn()).catch((err) => log.warn({ err }, 'Cleanup step failed'));
