@@ -24,6 +24,7 @@ import { readTlsFiles } from './http/tls-files.js';
 import { createServerMetrics } from './metrics.js';
 import { createNodeAttestors } from './nodeattestation/index.js';
 import { readPackageVersion } from '../common/version.js';
+import { serverReadiness } from './readiness.js';
 
 export interface RunningServer {
   /** `host:port` the agent API is bound to (the configured port, or the one picked for port 0). */
@@ -163,14 +164,8 @@ export async function startServer(
       metrics: metrics.registry,
       routes: oidcRoutes({ bundle: ca, issuer: config.jwt.issuer, jwtKeyType: config.jwt.keyType }),
       ...(config.http.tls ? { tls: readTlsFiles(config.http.tls, 'http.tls') } : {}),
-      ready: async () => {
-        try {
-          await datastore.ping();
-        } catch (err) {
-          return { ok: false, reason: `datastore unreachable: ${(err as Error).message}` };
-        }
-        return (await ca.canSign()) ? { ok: true } : { ok: false, reason: 'test signature failed' };
-      },
+      ready: serverReadiness({ datastore, ca, dataDir: config.dataDir }),
+      clock,
     });
     cleanups.push(() => httpServer.close());
     const httpAddress = `${httpServer.address.address.includes(':') ? `[${httpServer.address.address}]` : httpServer.address.address}:${httpServer.address.port}`;
