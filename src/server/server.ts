@@ -130,6 +130,9 @@ export async function startServer(
     cleanups.push(() => shutdownGrpc(agentServer, drain.endStreams));
     const agentApiAddress = `${host.includes(':') ? `[${host}]` : host}:${boundPort}`;
 
+    // Ready means able to do the job; /readyz (cached, public) and the admin HealthService (with the reason) share it.
+    const readiness = serverReadiness({ datastore, ca, dataDir: config.dataDir });
+
     // Admin API: the Unix socket's mode (0600) is the access control.
     const adminServer = new grpc.Server({ interceptors: [metricsInterceptor(metrics)] });
     const version = readPackageVersion();
@@ -146,6 +149,7 @@ export async function startServer(
       ca,
       authority: ca,
       ping: () => datastore.ping(),
+      ready: readiness,
       version,
       clock,
       log: log.child({ component: 'admin-api' }),
@@ -164,7 +168,7 @@ export async function startServer(
       metrics: metrics.registry,
       routes: oidcRoutes({ bundle: ca, issuer: config.jwt.issuer, jwtKeyType: config.jwt.keyType }),
       ...(config.http.tls ? { tls: readTlsFiles(config.http.tls, 'http.tls') } : {}),
-      ready: serverReadiness({ datastore, ca, dataDir: config.dataDir }),
+      ready: readiness,
       clock,
     });
     cleanups.push(() => httpServer.close());

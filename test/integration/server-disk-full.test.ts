@@ -78,9 +78,13 @@ describe('tessera server on a full disk', () => {
     expect(refused.code).toBe(1);
     expect(refused.stderr.trim()).toContain('datastore write failed: disk full');
     expect(refused.stderr).not.toContain('internal error');
+    const health = runCli(['healthcheck', '--socket', server!.adminSocket]);
+    expect(health.code).toBe(1);
+    expect(health.stderr).toMatch(/is not ready: datastore disk full: \d+ bytes free/);
 
     rmSync(filler);
     await until('/readyz to say 200 again', async () => ((await readyz()).status === 200 ? true : undefined));
     expect(runCli(['token', 'generate', '--socket', server!.adminSocket]).code).toBe(0);
+    expect(runCli(['healthcheck', '--socket', server!.adminSocket]).code).toBe(0);
   });
 });
