@@ -1,7 +1,8 @@
-import { chmod, lstat, unlink } from 'node:fs/promises';
+import { unlink } from 'node:fs/promises';
 import * as grpc from '@grpc/grpc-js';
 import { loadService } from '../common/grpc/protos.js';
 import type { Logger } from '../common/log.js';
+import { bindUnixSocket } from '../common/unix-socket.js';
 import type { InstanceInfo } from './manager/manager.js';
 
 export const AGENT_ADMIN_PROTO = 'tessera/agentadmin/v1/instance.proto';
@@ -41,19 +42,12 @@ export function instancesMessage(instances: readonly InstanceInfo[]) {
 }
 
 /**
- * The agent's local admin API (tessera.agentadmin.v1.InstanceService) on a Unix socket, chmod 0600 right after
- * binding: only the agent's user (and root) may list instances. A stale socket file from an earlier run is replaced;
- * any other file at the path is an error.
+ * The agent's local admin API (tessera.agentadmin.v1.InstanceService) on a Unix socket that is 0600 before it appears
+ * at its path (bindUnixSocket): only the agent's user (and root) may list instances. A stale socket file from an
+ * earlier run is replaced; a live one, or any other file at the path, is an error.
  */
 export async function startAgentAdminApi(options: AgentAdminApiOptions): Promise<AgentAdminApi> {
   const path = options.socketPath;
-  try {
-    const st = await lstat(path);
-    if (!st.isSocket()) throw new Error(`${path} exists and is not a socket`);
-    await unlink(path);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
   const server = new grpc.Server();
   server.addService(loadService(AGENT_ADMIN_PROTO, AGENT_ADMIN_SERVICE).definition, {
     ListInstances: (_call: grpc.ServerUnaryCall<object, object>, callback: grpc.sendUnaryData<object>) => {
@@ -65,10 +59,14 @@ export async function startAgentAdminApi(options: AgentAdminApiOptions): Promise
       }
     },
   });
-  await new Promise<void>((resolve, reject) =>
-    server.bindAsync(`unix:${path}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())),
+  await bindUnixSocket(
+    { path, mode: 0o600, dirMode: 0o700, what: 'agent admin socket' },
+    (bindPath) =>
+      new Promise<void>((resolve, reject) =>
+        server.bindAsync(`unix:${bindPath}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())),
+      ),
+    async (bindPath) => server.unbind(`unix:${bindPath}`),
   );
-  await chmod(path, 0o600);
   options.log.info({ socketPath: path }, 'Agent admin API listening');
   return {
     stop: () =>

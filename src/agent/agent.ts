@@ -180,11 +180,20 @@ export async function startAgent(config: AgentConfig, options: StartAgentOptions
 
   refused = (err) => identity.refused(err);
 
+  /**
+   * Ready means a process that starts now gets its SVIDs. Every process instance has its own key, signed by the server
+   * when it first calls, so that needs: the Workload API serving, entries synchronised, an agent SVID that is
+   * unexpired and not refused, and the server reachable (the last call or sync stream got through). While the server
+   * is unreachable, processes that already hold SVIDs keep being served from the cache, but the agent is not ready.
+   */
   const isReady = (): { ok: boolean; reason?: string } => {
     const reason = identity.notReadyReason();
     if (reason) return { ok: false, reason };
     if (!manager.synced) return { ok: false, reason: 'not synchronised with the server yet' };
     if (!apiServing) return { ok: false, reason: 'the Workload API is not serving' };
+    if (client.reachable === false) {
+      return { ok: false, reason: 'cannot reach the server: a new process cannot get an SVID (cached SVIDs are still served)' };
+    }
     return { ok: true };
   };
   function checkReady(): void {
@@ -230,6 +239,7 @@ export async function startAgent(config: AgentConfig, options: StartAgentOptions
       log: log.child({ component: 'http' }),
       metrics: metrics.registry,
       ready: isReady,
+      clock,
     });
     cleanups.push(() => http.close());
     const a = http.address;

@@ -16,6 +16,7 @@ import { logOpenFileLimit } from '../common/fd-limit.js';
 import { openCertificateAuthority } from './ca/index.js';
 import { checkHostPort } from '../common/config/index.js';
 import type { ServerConfig } from './config.js';
+import { DATASTORE_FILE, inspectDataDir } from './data-dir.js';
 import { openSqliteDatastore, type AgentStore } from './datastore/index.js';
 import { EntryIndex } from './entries/index.js';
 import { FederationRefresher } from './federation/index.js';
@@ -26,6 +27,7 @@ import { readTlsFiles } from './http/tls-files.js';
 import { createServerMetrics } from './metrics.js';
 import { createNodeAttestors } from './nodeattestation/index.js';
 import { readPackageVersion } from '../common/version.js';
+import { serverReadiness } from './readiness.js';
 
 export interface RunningServer {
   /** `host:port` the agent API is bound to (the configured port, or the one picked for port 0). */
@@ -51,7 +53,13 @@ export async function startServer(
   await chmod(config.dataDir, 0o700);
   const serverId = await loadServerId(config.dataDir);
 
-  const datastore = openSqliteDatastore({ path: path.join(config.dataDir, 'datastore.sqlite3'), clock, log });
+  // A new datastore only in an empty data dir; anything else must be our datastore (never overwritten).
+  const dataDirState = await inspectDataDir(config.dataDir);
+  const datastorePath = path.join(config.dataDir, DATASTORE_FILE);
+  const datastore = openSqliteDatastore({ path: datastorePath, clock, log, create: dataDirState === 'fresh' });
+  if (dataDirState === 'fresh') {
+    log.info({ dataDir: config.dataDir, datastore: datastorePath }, 'Initialised an empty data dir: new datastore; the CA creates its first keys next');
+  }
   const cleanups: Array<() => Promise<void> | void> = [() => datastore.close()];
   const cleanup = async () => {
     for (const fn of cleanups.reverse()) await Promise.resolve(fn()).catch((err) => log.warn({ err }, 'Cleanup step failed'));
@@ -147,6 +155,9 @@ export async function startServer(
     logOpenFileLimit(log, config.agentApi.maxConnections + config.http.maxConnections, 'agentApi.maxConnections + http.maxConnections');
     const agentApiAddress = `${host.includes(':') ? `[${host}]` : host}:${agentListener.port}`;
 
+    // Ready means able to do the job; /readyz (cached, public) and the admin HealthService (with the reason) share it.
+    const readiness = serverReadiness({ datastore, ca, dataDir: config.dataDir });
+
     // Admin API: the Unix socket's mode (0600) is the access control.
     const adminServer = new grpc.Server({ interceptors: [metricsInterceptor(metrics)] });
     const version = readPackageVersion();
@@ -163,6 +174,7 @@ export async function startServer(
       ca,
       authority: ca,
       ping: () => datastore.ping(),
+      ready: readiness,
       version,
       clock,
       log: log.child({ component: 'admin-api' }),
@@ -183,14 +195,8 @@ export async function startServer(
       ...(config.http.tls ? { tls: readTlsFiles(config.http.tls, 'http.tls') } : {}),
       limits: config.http,
       connectionsClosed: metrics.connectionsClosed,
-      ready: async () => {
-        try {
-          await datastore.ping();
-        } catch (err) {
-          return { ok: false, reason: `datastore unreachable: ${(err as Error).message}` };
-        }
-        return (await ca.canSign()) ? { ok: true } : { ok: false, reason: 'test signature failed' };
-      },
+      ready: readiness,
+      clock,
     });
     cleanups.push(() => httpServer.close());
     const httpAddress = `${httpServer.address.address.includes(':') ? `[${httpServer.address.address}]` : httpServer.address.address}:${httpServer.address.port}`;

@@ -306,4 +306,24 @@ describe('server outage (real server stopped and restarted)', () => {
     await eventually(() => session.current().x509Svids.length === 1, 8_000, 'SVID re-issued');
     expect(serialOf(session)).not.toBe(firstSerial);
   });
+
+  it('says 503 on /readyz with the reason while the server is unreachable (a new process could get no SVID), 200 once it is back', async () => {
+    const readyz = async () => {
+      const res = await fetch(`http://${a.agent.httpAddress}/readyz`);
+      return { status: res.status, body: (await res.json()) as { status: string; reason?: string } };
+    };
+    await eventually(async () => (await readyz()).status === 200, 5_000, 'ready');
+    await server.stop();
+    const down = await eventually(async () => {
+      const r = await readyz();
+      return r.status === 503 ? r : undefined;
+    }, 8_000, '503 while the server is down');
+    expect(down.body).toEqual({
+      status: 'not ready',
+      reason: 'cannot reach the server: a new process cannot get an SVID (cached SVIDs are still served)',
+    });
+    expect(a.agent.identity.ready).toBe(true); // its own SVID is fine: only the server is missing
+    await server.restart();
+    await eventually(async () => (await readyz()).status === 200, 8_000, 'ready again once the server is back');
+  });
 });

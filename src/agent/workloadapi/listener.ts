@@ -1,13 +1,12 @@
 import { closeSync } from 'node:fs';
-import { chmod, lstat, mkdir, unlink } from 'node:fs/promises';
+import { unlink } from 'node:fs/promises';
 import * as net from 'node:net';
-import { dirname } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { failedPrecondition } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
 import { CallActivity, type InactivityPhase } from '../../common/net/call-activity.js';
 import { ConnectionLimits } from '../../common/net/connection-limits.js';
 import { RateLimitedWarning } from '../../common/net/rate-limited-warning.js';
+import { bindUnixSocket } from '../../common/unix-socket.js';
 import type { CallerCredentials, CallerCredentialsReader } from '../types.js';
 import { socketFd } from '../workloadattestor/index.js';
 import { registerConnection, unregisterConnection, type WorkloadConnection } from './connections.js';
@@ -86,6 +85,7 @@ export interface WorkloadApiListener {
  *
  * - The socket's directory is created (0755) when missing; an existing directory is left as it is.
  * - A stale socket file (nothing answers on it) is removed; a live one, or a non-socket file at the path, is an error.
+ * - The socket is 0777 (see WORKLOAD_API_SOCKET_MODE) before it appears at its path (bindUnixSocket).
  * - Each accepted connection's credentials are read from its fd right away (the pid is pinned by the pidfd before the
  *   connection is used at all). A connection whose credentials cannot be read is closed at once. The credentials are
  *   recorded on the socket (see connections.ts for how calls find them); the pidfd is closed when the connection
@@ -94,8 +94,6 @@ export interface WorkloadApiListener {
 export async function listenWorkloadApi(options: ListenWorkloadApiOptions): Promise<WorkloadApiListener> {
   const { socketPath, server, credentials, metrics } = options;
   const log = options.log.child({ component: 'workload-api-listener' });
-
-  await prepareSocketPath(socketPath, log);
 
   const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
   const open = new Set<WorkloadConnection>();
@@ -174,20 +172,20 @@ export async function listenWorkloadApi(options: ListenWorkloadApiOptions): Prom
   });
   netServer.on('error', (err) => log.error({ err }, 'Workload API listener error'));
 
-  await new Promise<void>((resolve, reject) => {
-    const onError = (err: Error) => reject(err);
-    netServer.once('error', onError);
-    netServer.listen({ path: socketPath, backlog: WORKLOAD_API_BACKLOG }, () => {
-      netServer.off('error', onError);
-      resolve();
-    });
-  });
-  try {
-    await chmod(socketPath, WORKLOAD_API_SOCKET_MODE);
-  } catch (err) {
-    await new Promise<void>((resolve) => netServer.close(() => resolve()));
-    throw err;
-  }
+  // The socket is 0777 by design, but only once it is fully set up: bound in a private directory, then linked in place.
+  await bindUnixSocket(
+    { path: socketPath, mode: WORKLOAD_API_SOCKET_MODE, dirMode: WORKLOAD_API_DIR_MODE, what: 'workload api socket' },
+    (bindPath) =>
+      new Promise<void>((resolve, reject) => {
+        const onError = (err: Error) => reject(err);
+        netServer.once('error', onError);
+        netServer.listen({ path: bindPath, backlog: WORKLOAD_API_BACKLOG }, () => {
+          netServer.off('error', onError);
+          resolve();
+        });
+      }),
+    () => new Promise<void>((resolve) => netServer.close(() => resolve())),
+  );
   log.info({ socketPath, backlog: WORKLOAD_API_BACKLOG, ...limitsConfig }, 'Workload API listening');
 
   // net.Server#close stops accepting at once but calls back only when every connection has closed.
@@ -225,52 +223,4 @@ function closePidfd(caller: CallerCredentials, log: Logger): void {
   } catch (err) {
     log.warn({ err, pidfd: caller.pidfd }, 'Could not close the pidfd of a Workload API connection');
   }
-}
-
-async function prepareSocketPath(socketPath: string, log: Logger): Promise<void> {
-  const dir = dirname(socketPath);
-  const created = await mkdir(dir, { recursive: true, mode: WORKLOAD_API_DIR_MODE });
-  // mkdir's mode is filtered by the umask; set it exactly on a directory we created (never on an existing one).
-  if (created !== undefined) await chmod(dir, WORKLOAD_API_DIR_MODE);
-
-  let stat;
-  try {
-    stat = await lstat(socketPath);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw err;
-  }
-  if (!stat.isSocket()) {
-    throw failedPrecondition(`workload api socket path ${JSON.stringify(socketPath)} exists and is not a socket`);
-  }
-  if (await answers(socketPath)) {
-    throw failedPrecondition(`another process is serving on the workload api socket ${JSON.stringify(socketPath)}`);
-  }
-  log.info({ socketPath }, 'Removing a stale Workload API socket');
-  await unlink(socketPath).catch((err: NodeJS.ErrnoException) => {
-    if (err.code !== 'ENOENT') throw err;
-  });
-}
-
-/** Whether something accepts connections on the Unix socket at `path` (ECONNREFUSED / ENOENT: no). */
-function answers(path: string): Promise<boolean> {
-  return new Promise((resolve, reject) => {
-    const probe = net.connect({ path });
-    const timer = setTimeout(() => {
-      probe.destroy();
-      // A listener whose backlog is full still exists: treat a hanging connect as alive.
-      resolve(true);
-    }, 2000);
-    probe.once('connect', () => {
-      clearTimeout(timer);
-      probe.destroy();
-      resolve(true);
-    });
-    probe.once('error', (err: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
-      probe.destroy();
-      if (err.code === 'ECONNREFUSED' || err.code === 'ENOENT') resolve(false);
-      else reject(err);
-    });
-  });
 }

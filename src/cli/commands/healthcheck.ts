@@ -7,6 +7,8 @@ interface CheckResponse {
   trust_domain: string;
   version: string;
   ca_expires_at: number;
+  /** Empty from servers older than this field. */
+  reason?: string;
 }
 
 export const healthcheckSpec: AdminCommandSpec = {
@@ -14,17 +16,25 @@ export const healthcheckSpec: AdminCommandSpec = {
   path: 'healthcheck',
   summary: 'check that the server is ready (exit 0) or not (exit 1)',
   description:
-    'Asks the server whether it is ready: its datastore answers and its CA can sign. Exits 0 when ready and 1\n' +
-    'otherwise (also when the admin socket is unreachable), with one line saying which.',
+    'Asks the server whether it is ready: its datastore reads and writes, its disk has room, and its CA can sign.\n' +
+    'Exits 0 when ready and 1 otherwise (also when the admin socket is unreachable), with one line saying why.',
   async run(ctx) {
     const r = await ctx.admin.call<CheckResponse>('HealthService', 'Check', {});
     if (ctx.output === 'json') {
-      ctx.json({ ready: r.ready, trustDomain: r.trust_domain, version: r.version, caExpiresAt: r.ca_expires_at });
+      ctx.json({
+        ready: r.ready,
+        trustDomain: r.trust_domain,
+        version: r.version,
+        caExpiresAt: r.ca_expires_at,
+        ...(r.reason ? { reason: r.reason } : {}),
+      });
       return r.ready ? ExitCode.ok : ExitCode.failure;
     }
     if (!r.ready) {
       throw new CommandFailure(
-        `server for ${r.trust_domain} is not ready: its datastore does not answer or its CA cannot sign (see its log)`,
+        r.reason
+          ? `server for ${r.trust_domain} is not ready: ${r.reason}`
+          : `server for ${r.trust_domain} is not ready: its datastore does not answer or its CA cannot sign (see its log)`,
       );
     }
     const ca = r.ca_expires_at ? `, CA valid until ${withRelative(r.ca_expires_at)}` : '';

@@ -1,9 +1,11 @@
 import * as http from 'node:http';
 import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import type { Logger } from '../log.js';
 import { guardConnections, type ConnectionClosedCounter, type TcpConnectionCaps } from '../net/connection-guard.js';
 import type { Registry } from 'prom-client';
+import { systemClock, type Clock } from '../clock.js';
+import type { Logger } from '../log.js';
+import { cachedReadiness, type Readiness, type ReadinessCheck } from './readiness-cache.js';
 
 /**
  * Caps and timeouts of an HTTP(S) listener, so that idle or slow clients cannot hold its descriptors: refused over a
@@ -38,8 +40,13 @@ export interface HttpServerConfig {
   readonly host: string;
   readonly port: number;
   readonly log: Logger;
-  /** Readiness: the server's (datastore + test signature) or the agent's (SVID, sync, Workload API). */
-  readonly ready: () => Promise<{ ok: boolean; reason?: string }> | { ok: boolean; reason?: string };
+  /**
+   * Readiness: the server's (datastore reads and writes, disk space, test signature) or the agent's (SVID, sync,
+   * server reachable, Workload API). /readyz runs it at most once per second of `clock` (cachedReadiness).
+   */
+  readonly ready: ReadinessCheck;
+  /** The clock of the readiness cache. Default: the system clock. */
+  readonly clock?: Clock;
   readonly metrics: Registry;
   /** Extra GET/HEAD routes by exact path (e.g. the server's OIDC discovery and JWKS); the built-in ones win. */
   readonly routes?: Readonly<Record<string, HttpRoute>>;
@@ -69,8 +76,9 @@ export interface RunningHttpServer {
 }
 
 export async function startHttpServer(config: HttpServerConfig): Promise<RunningHttpServer> {
+  const ready = cachedReadiness(config.ready, config.clock ?? systemClock);
   const listener: http.RequestListener = (req, res) => {
-    handle(config, req, res).catch((err) => {
+    handle(config, ready, req, res).catch((err) => {
       config.log.error({ err, path: req.url }, 'HTTP handler failed');
       if (!res.headersSent) send(res, 500, 'text/plain', 'internal error\n');
     });
@@ -126,7 +134,12 @@ export function httpTimeouts(limits: HttpListenerLimits): http.ServerOptions {
   };
 }
 
-async function handle(config: HttpServerConfig, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+async function handle(
+  config: HttpServerConfig,
+  ready: () => Promise<Readiness>,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://localhost');
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     res.setHeader('Allow', 'GET, HEAD');
@@ -136,7 +149,7 @@ async function handle(config: HttpServerConfig, req: http.IncomingMessage, res: 
     case '/healthz':
       return send(res, 200, 'application/json', '{"status":"live"}\n');
     case '/readyz': {
-      const r = await config.ready();
+      const r = await ready();
       return r.ok
         ? send(res, 200, 'application/json', '{"status":"ready"}\n')
         : send(res, 503, 'application/json', JSON.stringify({ status: 'not ready', reason: r.reason ?? 'unknown' }) + '\n');

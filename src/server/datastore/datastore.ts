@@ -23,6 +23,11 @@ export interface Datastore {
   readonly instanceRoles: InstanceRoleStore;
   /** Resolves if the database answers a trivial query (readiness); UNAVAILABLE otherwise. */
   ping(): Promise<void>;
+  /**
+   * Resolves if a write transaction commits (readiness: a read-only, failing or locked-out store is not ready); the
+   * coded error otherwise (RESOURCE_EXHAUSTED "datastore write failed: disk full", UNAVAILABLE for i/o errors).
+   */
+  checkWritable(): Promise<void>;
   /** Idempotent. Calls after close fail with UNAVAILABLE. */
   close(): Promise<void>;
 }

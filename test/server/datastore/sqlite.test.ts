@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -95,6 +95,67 @@ describe('openSqliteDatastore', () => {
     } catch (err) {
       expect((err as { code: string }).code).toBe('FAILED_PRECONDITION');
     }
+  });
+
+  describe('refuses a file that is not a tessera datastore, naming it, and never writes to it', () => {
+    const cases: Array<[string, (file: string) => void, RegExp]> = [
+      ['an empty (0-byte) file', (f) => writeFileSync(f, ''), /is empty \(0 bytes\)/],
+      ['a file that is not sqlite', (f) => writeFileSync(f, 'not a database at all, but long enough to have a header'), /is not an sqlite database/],
+      [
+        'an sqlite database without our schema',
+        (f) => {
+          const db = new Database(f);
+          db.exec('CREATE TABLE notes (body TEXT)');
+          db.close();
+        },
+        /is an sqlite database without tessera's schema/,
+      ],
+      [
+        'an sqlite header over garbage',
+        (f) => writeFileSync(f, Buffer.concat([Buffer.from('SQLite format 3\0', 'latin1'), Buffer.alloc(4096, 0xab)])),
+        /cannot be read as an sqlite database/,
+      ],
+    ];
+    it.each(cases)('%s', (_name, make, message) => {
+      const file = join(dir, `foreign-${Math.random().toString(36).slice(2)}.sqlite3`);
+      make(file);
+      const before = readFileSync(file);
+      for (const create of [true, false]) {
+        try {
+          openSqliteDatastore({ path: file, create });
+          expect.unreachable();
+        } catch (err) {
+          expect((err as { code: string }).code).toBe('FAILED_PRECONDITION');
+          expect((err as Error).message).toContain(JSON.stringify(file));
+          expect((err as Error).message).toMatch(message);
+          expect((err as Error).message).toMatch(/restore it from a backup/);
+        }
+      }
+      expect(readFileSync(file).equals(before)).toBe(true);
+      expect(existsSync(`${file}-wal`)).toBe(false);
+    });
+  });
+
+  it('with create: false, refuses a missing file instead of creating one', () => {
+    const file = join(dir, 'missing.sqlite3');
+    try {
+      openSqliteDatastore({ path: file, create: false });
+      expect.unreachable();
+    } catch (err) {
+      expect((err as { code: string }).code).toBe('FAILED_PRECONDITION');
+      expect((err as Error).message).toContain('is missing');
+    }
+    expect(existsSync(file)).toBe(false);
+  });
+
+  it('creates a new file complete or not at all: no temporary file is left, and it reopens as a datastore', async () => {
+    const sub = mkdtempSync(join(dir, 'fresh-'));
+    const file = join(sub, 'datastore.sqlite3');
+    await openSqliteDatastore({ path: file }).close();
+    expect(readdirSync(sub).filter((n) => n.includes('.init-'))).toEqual([]);
+    expect(statSync(file).size).toBeGreaterThan(0);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    await openSqliteDatastore({ path: file, create: false }).close();
   });
 
   it('never writes a join token to disk, only its hash', async () => {

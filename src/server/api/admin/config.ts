@@ -1,4 +1,5 @@
 import { systemClock, type Clock } from '../../../common/clock.js';
+import type { Readiness } from '../../../common/http/readiness-cache.js';
 import { silentLogger, type Logger } from '../../../common/log.js';
 import { SpiffeId, type TrustDomain } from '../../../spiffe/id/index.js';
 import type { AuthorityAdmin, BundleSource, CaHealth } from '../../ca/types.js';
@@ -46,6 +47,11 @@ export interface AdminServicesConfig {
   readonly authority: AuthorityAdmin;
   /** Resolves when the datastore answers (Datastore.ping). */
   readonly ping: () => Promise<void>;
+  /**
+   * The server's readiness (the check behind /readyz, src/server/readiness.ts). When given, HealthService.Check
+   * answers with it and its reason; otherwise it checks ping and the CA's test signature.
+   */
+  readonly ready?: () => Promise<Readiness>;
   /** Reported by HealthService.Check. */
   readonly version?: string;
   readonly joinTokenTtl?: JoinTokenTtlPolicy;

@@ -5,6 +5,7 @@ import {
   internal,
   invalidArgument,
   isTesseraError,
+  resourceExhausted,
   unavailable,
   type TesseraError,
 } from '../../../common/errors.js';
@@ -88,5 +89,10 @@ function mapSqliteError(err: SqliteError): TesseraError {
   ) {
     return invalidArgument('record has a field of the wrong type or out of range', { cause: err });
   }
+  // Storage failures say what is wrong with the storage: the operator can fix them, the caller may retry afterwards.
+  if (code === 'SQLITE_FULL') return resourceExhausted('datastore write failed: disk full', { cause: err });
+  if (code.startsWith('SQLITE_IOERR')) return unavailable(`datastore i/o error (${code})`, { cause: err });
+  if (code.startsWith('SQLITE_READONLY')) return unavailable(`datastore is read-only (${code})`, { cause: err });
+  if (code.startsWith('SQLITE_CANTOPEN')) return unavailable(`datastore file cannot be opened (${code})`, { cause: err });
   return internal(`datastore failure: ${err.message}`, { cause: err });
 }

@@ -54,7 +54,7 @@ describe('listenAdminSocket', () => {
       const other = new grpc.Server();
       await expect(listenAdminSocket(other, srv.socketPath)).rejects.toMatchObject({
         code: 'FAILED_PRECONDITION',
-        message: `another server is using ${srv.socketPath}`,
+        message: `another process is serving on the admin socket ${JSON.stringify(srv.socketPath)}`,
       });
       other.forceShutdown();
       expect((await srv.client('HealthService').call<{ ready: boolean }>('Check', {})).ready).toBe(true);
