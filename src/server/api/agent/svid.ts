@@ -1,4 +1,5 @@
 import { invalidArgument, permissionDenied } from '../../../common/errors.js';
+import { audienceSummary, checkJwtAudience } from '../../../common/jwt-audience.js';
 import { toStatus } from '../../../common/grpc/status.js';
 import { SpiffeId } from '../../../spiffe/id/index.js';
 import type { AuditEventInput, Entry } from '../../datastore/index.js';
@@ -133,14 +134,15 @@ export function batchSignX509SvidHandler(ctx: AgentApiContext) {
 
 /**
  * MintJwtSvid: authorised like X509-SVIDs; the token carries `tessera_instance` (the instance ID, when given) and
- * `tessera_supervisor_instance` (when given). Its audit event (with the jti) is written before the token is returned.
+ * `tessera_supervisor_instance` (when given). The audience is held to src/common/jwt-audience.ts's limits (the agent
+ * checks them too; the server does not trust it to). Its audit event (with the jti and a bounded audience summary) is
+ * written before the token is returned.
  */
 export function mintJwtSvidHandler(ctx: AgentApiContext) {
   return unary<MintJwtSvidRequest, MintJwtSvidResponse>(ctx.log, async (call) => {
     const caller = await ctx.authenticator.authenticate(call);
     const { audience } = call.request;
-    if (audience.length === 0) throw invalidArgument('audience must be specified');
-    if (audience.some((a) => a.length === 0)) throw invalidArgument('audience values must not be empty');
+    checkJwtAudience(audience);
     const target = resolveTarget(authorizedFor(ctx, caller), call.request);
     const now = Math.floor(ctx.clock.now().getTime() / 1000);
     if (target.instanceId !== undefined) ctx.instanceRoles.check(target.instanceId, target.entry.role, now);
@@ -166,7 +168,7 @@ export function mintJwtSvidHandler(ctx: AgentApiContext) {
         expiresAt,
         ...(target.instanceId !== undefined && { instanceId: target.instanceId }),
         details: {
-          audience,
+          ...audienceSummary(audience),
           ...(target.supervisorInstanceId !== undefined && { supervisorInstanceId: target.supervisorInstanceId }),
         },
       },
