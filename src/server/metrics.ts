@@ -6,6 +6,8 @@ export interface ServerMetrics {
   readonly rpcTotal: Counter<'service' | 'method' | 'code'>;
   readonly rpcDuration: Histogram<'service' | 'method'>;
   readonly svidsSigned: Counter<'kind'>;
+  /** Agent API calls refused by the per-caller rate limits, by RPC. */
+  readonly rateLimited: Counter<'rpc'>;
 }
 
 export interface GaugeSources {
@@ -35,6 +37,12 @@ export function createServerMetrics(sources: GaugeSources): ServerMetrics {
     labelNames: ['kind'] as const,
     registers: [registry],
   });
+  const rateLimited = new Counter({
+    name: 'tessera_agent_api_rate_limited_total',
+    help: 'Agent API calls refused with RESOURCE_EXHAUSTED by the per-caller rate limits, by RPC',
+    labelNames: ['rpc'] as const,
+    registers: [registry],
+  });
   new Gauge({
     name: 'tessera_entries',
     help: 'Registration entries in the datastore',
@@ -59,5 +67,5 @@ export function createServerMetrics(sources: GaugeSources): ServerMetrics {
       this.set(Math.floor(sources.caNotAfter().getTime() / 1000));
     },
   });
-  return { registry, rpcTotal, rpcDuration, svidsSigned };
+  return { registry, rpcTotal, rpcDuration, svidsSigned, rateLimited };
 }

@@ -79,7 +79,7 @@ function authorizedFor(ctx: AgentApiContext, caller: AgentCaller): AuthorizedEnt
  */
 export function batchSignX509SvidHandler(ctx: AgentApiContext) {
   return unary<BatchSignX509SvidRequest, BatchSignX509SvidResponse>(ctx.log, async (call) => {
-    const caller = await ctx.authenticator.authenticate(call);
+    const caller = await ctx.authenticate(call);
     const items = call.request.params;
     if (items.length > ctx.maxBatchSize) {
       throw invalidArgument(`a batch holds at most ${ctx.maxBatchSize} items; got ${items.length}`);
@@ -140,7 +140,7 @@ export function batchSignX509SvidHandler(ctx: AgentApiContext) {
  */
 export function mintJwtSvidHandler(ctx: AgentApiContext) {
   return unary<MintJwtSvidRequest, MintJwtSvidResponse>(ctx.log, async (call) => {
-    const caller = await ctx.authenticator.authenticate(call);
+    const caller = await ctx.authenticate(call);
     const { audience } = call.request;
     checkJwtAudience(audience);
     const target = resolveTarget(authorizedFor(ctx, caller), call.request);
