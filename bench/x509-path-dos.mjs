@@ -1,6 +1,7 @@
 // x509-path-dos: CPU cost of the crafted certificate sets of issue 10 item 8 (a bench, not a test threshold).
 //   x509pop_attest   one x509pop Attest whose payload is a node certificate plus 7 CA certificates that all issue
 //                    each other (same subject, same key, different serials) and chain to no configured anchor
+//   x509pop_valid    the same Attest with an honest chain (node, intermediate) to the configured anchor: the baseline
 //   svid_verify      verifyX509Svid of an X509-SVID presented with the same kind of 7 mutually-issuing intermediates
 // Reports the payload size, the CPU time (process.cpuUsage, user + system) of one call, median of ROUNDS, and the
 // outcome (the refusal message).
@@ -82,6 +83,15 @@ const attestor = createX509PopAttestor({
 });
 const attest = await median(() => attestor.attest({ payload }, async () => Buffer.alloc(0)));
 
+// Baseline: an honest chain to the anchor (the challenge answer is not signed, so it ends in PERMISSION_DENIED after
+// the path was built and the challenge sent: the same work as a real attestation minus one signature).
+const midKey = await keyPair();
+const mid = await cert({ subject: 'CN=mid', issuer: 'CN=anchor', key: midKey, signingKey: anchorKey.privateKey, ca: true, keyUsage: KU.keyCertSign });
+const honestKey = await keyPair();
+const honest = await cert({ subject: 'CN=honest', issuer: 'CN=mid', key: honestKey, signingKey: midKey.privateKey, ca: false, keyUsage: KU.digitalSignature });
+const honestPayload = Buffer.concat([honest, mid]);
+const valid = await median(() => attestor.attest({ payload: honestPayload }, async () => Buffer.alloc(0)));
+
 // X509-SVID: a SPIFFE leaf under the loop, verified against a bundle holding only an unrelated authority.
 const td = TrustDomain.parse('example.org');
 const svidLoop = await loopSet(['spiffe://example.org']);
@@ -94,6 +104,7 @@ const verify = await median(() => verifyX509Svid([leaf, ...svidLoop.cas], bundle
 
 const rows = [
   ['x509pop_attest', payload.length, attest.ms, attest.outcome],
+  ['x509pop_valid', honestPayload.length, valid.ms, valid.outcome],
   ['svid_verify', [leaf, ...svidLoop.cas].reduce((n, d) => n + d.length, 0), verify.ms, verify.outcome],
 ];
 console.log('figure           bytes  cpu_ms  outcome');
