@@ -3,8 +3,9 @@
  * attestation, bounded so that a crafted chain costs a fixed amount of work (issue: 7 mutually-issuing CA certificates
  * made the old depth-first search run ~1 s of CPU per request):
  *
- * - candidates are deduplicated by (subject, SPKI): certificates with the same name and key are interchangeable as
- *   issuers, so only the first one presented is tried;
+ * - a candidate with the same (subject, SPKI) as a certificate already on the path is never added to it (Go's
+ *   `alreadyInChain`): copies of one CA cannot be chained into each other, so 7 copies cost 7 checks, not 7! orders.
+ *   Certificates with the same name and key but different issuers (cross-signing) stay distinct candidates;
  * - each (child, issuer) signature is checked at most once (memoised);
  * - at most {@link MAX_SIGNATURE_CHECKS} signature checks per search (Go's crypto/x509 fix for CVE-2018-16875 uses the
  *   same budget of 100); past it the search gives up with `budgetExceeded`.
@@ -54,7 +55,7 @@ export interface PathSearchResult<C, P> {
 /** Builds a path from `leaf` to one of `rules.anchors`. */
 export function buildPath<C extends PathCertificate, P>(leaf: C, rules: PathSearchRules<C, P>): PathSearchResult<C, P> {
   const budget = rules.maxSignatureChecks ?? MAX_SIGNATURE_CHECKS;
-  const intermediates = dedupe(rules.intermediates);
+  const intermediates = rules.intermediates;
   const verdicts = new Map<C, Map<C, boolean>>();
   let problem: P | undefined;
   let checks = 0;
@@ -106,23 +107,6 @@ export function buildPath<C extends PathCertificate, P>(leaf: C, rules: PathSear
 
   const path = extend([leaf]);
   return { path, problem, signatureChecks: checks, budgetExceeded: exhausted };
-}
-
-/** The first certificate of each (subject, SPKI) pair, in the order given. */
-function dedupe<C extends PathCertificate>(certs: readonly C[]): C[] {
-  const seen = new Set<string>();
-  const out: C[] = [];
-  for (const c of certs) {
-    const key = `${hex(c.subjectRaw)}/${hex(c.spki)}`;
-    if (seen.has(key)) continue;
-    seen.add(key);
-    out.push(c);
-  }
-  return out;
-}
-
-function hex(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
 }
 
 export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {

@@ -37,7 +37,7 @@ describe('buildPath', () => {
     expect(got.budgetExceeded).toBe(false);
   });
 
-  it('tries one of several certificates with the same subject and key', () => {
+  it('never chains copies of one CA (same subject and key) into each other', () => {
     // The crafted Attest of issue 10: 7 copies of one CA (same name, same key) that all issue each other.
     const loop = Array.from({ length: 7 }, (_, i) => fake(`loop${i}`, 'Loop', 'Loop', 'loop-key'));
     const leaf = fake('leaf', 'L', 'Loop');
@@ -50,7 +50,24 @@ describe('buildPath', () => {
       issuerProblem: () => undefined,
     });
     expect(got.path).toBeUndefined();
-    expect(sig.calls).toEqual(['leaf>loop0']);
+    expect(sig.calls).toEqual(loop.map((c) => `leaf>${c.label}`)); // 7 checks, not 7! orderings
+  });
+
+  it('keeps cross-signed certificates (same subject and key, different issuers) as distinct candidates', () => {
+    const untrusted = fake('untrusted', 'U', 'U');
+    const root = fake('root', 'R', 'R');
+    const viaUntrusted = fake('mid-by-u', 'M', 'U', 'mid-key');
+    const viaRoot = fake('mid-by-r', 'M', 'R', 'mid-key');
+    const leaf = fake('leaf', 'L', 'M');
+    const sig = counter(new Set(['leaf>mid-by-u', 'leaf>mid-by-r', 'mid-by-r>root', 'mid-by-u>untrusted']));
+    const got = buildPath(leaf, {
+      anchors: [root],
+      intermediates: [viaUntrusted, untrusted, viaRoot],
+      maxLength: 8,
+      signedBy: sig.signedBy,
+      issuerProblem: () => undefined,
+    });
+    expect(got.path?.map((c) => c.label)).toEqual(['leaf', 'mid-by-r', 'root']);
   });
 
   it('stops at the signature-check budget when every candidate verifies', () => {
