@@ -73,5 +73,6 @@ export function auditEventJson(e: AuditEventMessage) {
     jti: e.jti,
     expiresAt: e.expires_at,
     details,
+    ...(e.details_omitted_bytes ? { detailsOmittedBytes: e.details_omitted_bytes } : {}),
   };
 }

@@ -8,6 +8,8 @@ export interface ServerMetrics {
   readonly svidsSigned: Counter<'kind'>;
   /** Connections a TCP listener closed to protect itself, by listener and reason (src/common/net/connection-guard). */
   readonly connectionsClosed: Counter<'listener' | 'reason'>;
+  /** Agent API calls refused by the per-caller rate limits, by RPC. */
+  readonly rateLimited: Counter<'rpc'>;
 }
 
 export interface GaugeSources {
@@ -43,6 +45,12 @@ export function createServerMetrics(sources: GaugeSources): ServerMetrics {
     labelNames: ['listener', 'reason'] as const,
     registers: [registry],
   });
+  const rateLimited = new Counter({
+    name: 'tessera_agent_api_rate_limited_total',
+    help: 'Agent API calls refused with RESOURCE_EXHAUSTED by the per-caller rate limits, by RPC',
+    labelNames: ['rpc'] as const,
+    registers: [registry],
+  });
   new Gauge({
     name: 'tessera_entries',
     help: 'Registration entries in the datastore',
@@ -67,5 +75,5 @@ export function createServerMetrics(sources: GaugeSources): ServerMetrics {
       this.set(Math.floor(sources.caNotAfter().getTime() / 1000));
     },
   });
-  return { registry, rpcTotal, rpcDuration, svidsSigned, connectionsClosed };
+  return { registry, rpcTotal, rpcDuration, svidsSigned, connectionsClosed, rateLimited };
 }

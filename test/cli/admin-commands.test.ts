@@ -320,6 +320,41 @@ describe('token, bundle, healthcheck, audit', () => {
     expect(since.events).toEqual([]);
   });
 
+  it('audit list after many large events: pages cut by size, a cursor to continue, oversized details omitted', async () => {
+    // What unbounded audiences left behind (issue 10 item 5): 40 events of ~60 KB and one of 3 MB. Before paging,
+    // one response held them all and the CLI failed with "Received message larger than max".
+    const spiffeId = 'spiffe://acme.test/w/big-audit';
+    const base = Date.parse('2032-01-01T00:00:00Z');
+    const audience = (n: number, i: number) => [`https://rp-${i}.example.test/${'a'.repeat(n)}`];
+    for (let i = 0; i < 40; i++) {
+      await srv.datastore.audit.append({ atMs: base + i, kind: 'jwt_svid.issued', spiffeId, jti: `j${i}`, details: { audience: audience(60_000, i) } });
+    }
+    await srv.datastore.audit.append({ atMs: base + 40, kind: 'jwt_svid.issued', spiffeId, jti: 'huge', details: { audience: audience(3_000_000, 40) } });
+
+    const seen: { jti: string; details: unknown; detailsOmittedBytes?: number }[] = [];
+    const pageSizes: number[] = [];
+    let token = '';
+    do {
+      const page = json(await tessera(['audit', 'list', '--spiffe-id', spiffeId, '-o', 'json', ...(token ? ['--page-token', token] : [])]));
+      pageSizes.push(page.events.length);
+      seen.push(...page.events);
+      token = page.nextPageToken;
+    } while (token !== '');
+    expect(seen.map((e) => e.jti)).toEqual([...Array.from({ length: 40 }, (_, i) => `j${i}`), 'huge']);
+    expect(pageSizes.length).toBeGreaterThan(2); // 1 MiB pages of ~60 KB events
+    expect(Math.max(...pageSizes)).toBeLessThanOrEqual(17);
+    expect(seen[0]!.details).toEqual({ audience: audience(60_000, 0) });
+    expect(seen[40]).toMatchObject({ details: null, detailsOmittedBytes: JSON.stringify({ audience: audience(3_000_000, 40) }).length });
+
+    const text = ok(await tessera(['audit', 'list', '--spiffe-id', spiffeId]));
+    expect(text.stdout).toMatch(/more events match: add --page-token \d+ \(with the same filters\) for the next page/);
+    const last = ok(await tessera(['audit', 'list', '--spiffe-id', spiffeId, '--limit', '1', '--page-token', String(Number.MAX_SAFE_INTEGER)]));
+    expect(last.stdout).toBe('No audit events found.\n');
+    const bad = await tessera(['audit', 'list', '--page-token', 'abc']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/page_token "abc" is not a token from a previous response/);
+  });
+
   it('--socket overrides the environment', async () => {
     const r = await tessera(['entry', 'count', '--socket', srv.socketPath], { env: { TESSERA_ADMIN_SOCKET: '/nonexistent/x.sock' } });
     ok(r);

@@ -30,6 +30,7 @@ import {
   type AncestorInstance,
   type InstanceMatch,
 } from './matching.js';
+import { JwtSvidCache } from './jwt-cache.js';
 import { InstanceSession, type InstanceIdentity, type JwtMinter, type SessionContext } from './session.js';
 
 export interface WorkloadManagerOptions {
@@ -45,7 +46,7 @@ export interface WorkloadManagerOptions {
   readonly rotationJitter?: number;
   /** Retry backoff of failed signing. Default 1 s doubling to 30 s, ±20 % jitter. */
   readonly retry?: BackoffOptions;
-  /** Cache JWT-SVIDs per (instance, entry, audience) for half their life. Default true. */
+  /** Cache JWT-SVIDs per (instance, entry, audience) for half their life, in one cache bounded in bytes (jwt-cache.ts). Default true. */
   readonly jwtCache?: boolean;
   /** Key pairs generated ahead for new instances and rotations. Default 128. */
   readonly keyPoolSize?: number;
@@ -149,7 +150,7 @@ export class WorkloadManager implements WorkloadIdentityProvider {
       newKey: () => manager.#keys.take(),
       rotation: { fraction: options.rotationFraction ?? 0.5, jitter: options.rotationJitter ?? 0.1 },
       retry: options.retry ?? {},
-      jwtCache: options.jwtCache ?? true,
+      jwtCache: (options.jwtCache ?? true) ? new JwtSvidCache() : undefined,
       entries: () => manager.#entries,
       match: (instance) => manager.#match(instance),
       onSupervisorChange: (instance) => manager.#supervisorChanged(instance),

@@ -8,6 +8,7 @@ import type { SignedSvid, SignRequest } from '../client/batch-signer.js';
 import type { AgentEntry } from '../state.js';
 import type { WorkloadJwtSvid, WorkloadSelector, WorkloadSession, WorkloadState, WorkloadX509Svid } from '../types.js';
 import type { InstanceKey } from './instance-key.js';
+import type { JwtSvidCache } from './jwt-cache.js';
 import { conflictMessage, instanceSpiffeId, refusalMessage, type InstanceMatch, type Role } from './matching.js';
 
 /** Mints one JWT-SVID through the server (MintJwtSvid). */
@@ -31,8 +32,8 @@ export interface SessionContext {
   /** Renew at this fraction of an SVID's life, ± jitter (a fraction of that). */
   readonly rotation: { readonly fraction: number; readonly jitter: number };
   readonly retry: BackoffOptions;
-  /** Keep minted JWT-SVIDs for half their life, per (instance, entry, audience). */
-  readonly jwtCache: boolean;
+  /** Keeps minted JWT-SVIDs for half their life, per (instance, entry, audience); undefined = no caching. */
+  readonly jwtCache: JwtSvidCache | undefined;
   entries(): readonly AgentEntry[];
   /** The entries that apply to an instance now (selectors, supervisor ancestry: matching.ts matchInstance). */
   match(instance: InstanceIdentity): InstanceMatch;
@@ -65,13 +66,6 @@ interface Held {
   renewAtMs: number;
 }
 
-interface CachedJwt {
-  readonly svid: WorkloadJwtSvid;
-  readonly freshUntilMs: number;
-}
-
-/** Most cached JWT-SVIDs per instance (the cache is emptied when full). */
-const JWT_CACHE_LIMIT = 64;
 /** An SVID is tried one last time this long before it expires when retries would otherwise miss it. */
 const LAST_TRY_BEFORE_EXPIRY_MS = 1_000;
 
@@ -95,7 +89,6 @@ export class InstanceSession implements WorkloadSession, InstanceIdentity {
   readonly #backoff: Backoff;
   readonly #held = new Map<string, Held>();
   readonly #listeners = new Set<(event: { readonly closed: boolean }) => void>();
-  readonly #jwt = new Map<string, CachedJwt>();
   readonly #jwtPending = new Map<string, Promise<WorkloadJwtSvid>>();
   #key: InstanceKey;
   #matched: AgentEntry[] = [];
@@ -245,7 +238,7 @@ export class InstanceSession implements WorkloadSession, InstanceIdentity {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#held.clear();
-    this.#jwt.clear();
+    this.#ctx.jwtCache?.deletePrefix(`${this.instanceId}\n`);
     this.#matched = [];
     this.#snapshot = undefined;
     const listeners = [...this.#listeners];
@@ -415,10 +408,10 @@ export class InstanceSession implements WorkloadSession, InstanceIdentity {
 
   async #jwtFor(entry: AgentEntry, audience: readonly string[]): Promise<WorkloadJwtSvid> {
     const supervisorInstanceId = this.#supervisorOf.get(entry.id);
-    const cacheKey = `${entry.id}\n${entry.revision}\n${supervisorInstanceId ?? ''}\n${[...new Set(audience)].sort().join('\n')}`;
+    const cacheKey = `${this.instanceId}\n${entry.id}\n${entry.revision}\n${supervisorInstanceId ?? ''}\n${[...new Set(audience)].sort().join('\n')}`;
     const now = this.#ctx.clock.now().getTime();
-    const cached = this.#jwt.get(cacheKey);
-    if (cached && now < cached.freshUntilMs) return cached.svid;
+    const cached = this.#ctx.jwtCache?.get(cacheKey, now);
+    if (cached) return cached;
     const pending = this.#jwtPending.get(cacheKey);
     if (pending) return pending;
     const minting = this.#ctx.minter
@@ -426,9 +419,8 @@ export class InstanceSession implements WorkloadSession, InstanceIdentity {
       .then((minted) => {
         const svid: WorkloadJwtSvid = { spiffeId: minted.spiffeId, token: minted.token, hint: entry.hint };
         if (this.#ctx.jwtCache && !this.#closed) {
-          if (this.#jwt.size >= JWT_CACHE_LIMIT) this.#jwt.clear();
           const issuedMs = this.#ctx.clock.now().getTime();
-          this.#jwt.set(cacheKey, { svid, freshUntilMs: issuedMs + (minted.expiresAt.getTime() - issuedMs) / 2 });
+          this.#ctx.jwtCache.set(cacheKey, svid, issuedMs + (minted.expiresAt.getTime() - issuedMs) / 2);
         }
         return svid;
       })

@@ -12,6 +12,7 @@ import { systemClock, type Clock } from '../../common/clock.js';
 import { invalidArgument, isTesseraError, permissionDenied, unavailable } from '../../common/errors.js';
 import { loadService } from '../../common/grpc/protos.js';
 import { toStatus } from '../../common/grpc/status.js';
+import { checkJwtAudience, checkJwtAudienceValue } from '../../common/jwt-audience.js';
 import type { Logger } from '../../common/log.js';
 import { BundleSet } from '../../spiffe/bundle/index.js';
 import { isSpiffeError } from '../../spiffe/errors.js';
@@ -121,7 +122,7 @@ export function createWorkloadApiService(options: WorkloadApiServiceOptions): Wo
   const fetchJwtSvid: grpc.handleUnaryCall<JwtSvidRequest, unknown> = (call, callback) => {
     (async () => {
       const { audience, spiffe_id: requested } = call.request;
-      if (audience.length === 0) throw invalidArgument('audience must be specified');
+      checkJwtAudience(audience);
       let spiffeId: string | undefined;
       if (requested !== '') {
         try {
@@ -145,6 +146,7 @@ export function createWorkloadApiService(options: WorkloadApiServiceOptions): Wo
     (async () => {
       const { audience, svid } = call.request;
       if (audience === '') throw invalidArgument('audience must be specified');
+      checkJwtAudienceValue(audience);
       if (svid === '') throw invalidArgument('svid must be specified');
       const session = await sessionOf(call);
       if (session.current().x509Svids.length === 0) throw permissionDenied(NO_IDENTITY_DETAILS);

@@ -65,6 +65,8 @@ export interface AuditEventMessage {
   jti: string;
   expires_at: number;
   details: string;
+  /** Size of details too large to list (then details is empty); 0 otherwise. */
+  details_omitted_bytes: number;
 }
 
 /** tessera.agent.v1.X509Svid */

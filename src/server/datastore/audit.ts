@@ -29,6 +29,8 @@ export interface AuditEvent {
   readonly jti: string | null;
   readonly expiresAt: number | null;
   readonly details: Record<string, unknown> | null;
+  /** Set when the query's maxDetailsBytes left the details out: their stored size in bytes. */
+  readonly detailsOmittedBytes?: number;
 }
 
 export interface AuditQuery {
@@ -41,6 +43,8 @@ export interface AuditQuery {
   kind?: string;
   /** Default 1000, at most 10000. */
   limit?: number;
+  /** Details whose stored JSON is longer than this many bytes are not read (detailsOmittedBytes says their size). */
+  maxDetailsBytes?: number;
 }
 
 export const AUDIT_DEFAULT_LIMIT = 1000;

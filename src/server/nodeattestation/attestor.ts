@@ -11,6 +11,11 @@ export interface NodeAttestation {
 /** The first message of an attestation: the attestor-specific payload (a token, a certificate chain). */
 export interface AttestationStart {
   readonly payload: Buffer;
+  /**
+   * Aborted at the exchange's deadline. An attestor checks it before any step that cannot be undone (consuming a
+   * join token), so a timed-out attestation leaves nothing used up.
+   */
+  readonly signal?: AbortSignal;
 }
 
 /**

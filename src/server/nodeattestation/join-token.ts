@@ -18,7 +18,7 @@ export interface JoinTokenAttestorConfig {
 
 /**
  * `join_token`: the payload is a one-time token minted by `tessera token generate`. The token is consumed atomically
- * (of concurrent attempts exactly one wins). Agent ID `spiffe://<td>/tessera/agent/join_token/<joinTokenId(token)>`,
+ * (of concurrent attempts exactly one wins), and never once the attestation's deadline has passed (start.signal). Agent ID `spiffe://<td>/tessera/agent/join_token/<joinTokenId(token)>`,
  * one node selector `join_token:<joinTokenId(token)>`. The token itself appears in no ID, selector, error or log.
  */
 export function createJoinTokenAttestor(config: JoinTokenAttestorConfig): NodeAttestor {
@@ -26,6 +26,7 @@ export function createJoinTokenAttestor(config: JoinTokenAttestorConfig): NodeAt
     name: JOIN_TOKEN_ATTESTOR,
     async attest(start): Promise<NodeAttestation> {
       const token = decodeToken(start.payload);
+      start.signal?.throwIfAborted();
       const result = await config.joinTokens.consume(token, unixSeconds(config.clock));
       if (!result.ok) {
         switch (result.reason) {

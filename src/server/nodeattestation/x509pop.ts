@@ -7,7 +7,8 @@ import { invalidArgument, permissionDenied } from '../../common/errors.js';
 import { verifyX509PopSignature, X509POP_NONCE_BYTES, x509popScheme } from '../../common/x509pop.js';
 import { SpiffeId, type TrustDomain } from '../../spiffe/id/index.js';
 import { decodePem } from '../../spiffe/pem.js';
-import { splitDer } from '../../spiffe/x509svid/der-reader.js';
+import { certificateParts, splitDer } from '../../spiffe/x509svid/der-reader.js';
+import { buildPath, MAX_SIGNATURE_CHECKS } from '../../spiffe/x509svid/path-builder.js';
 import type { Selector } from '../datastore/index.js';
 import type { NodeAttestation, NodeAttestor } from './attestor.js';
 
@@ -42,6 +43,9 @@ const HANDLED_CRITICAL = new Set([OID_BASIC_CONSTRAINTS, OID_KEY_USAGE, OID_EXT_
 
 interface Cert {
   readonly der: Uint8Array;
+  readonly subjectRaw: Uint8Array;
+  readonly issuerRaw: Uint8Array;
+  readonly spki: Uint8Array;
   readonly node: NodeX509Certificate;
   readonly parsed: px.X509Certificate;
   readonly ca: boolean;
@@ -55,7 +59,9 @@ interface Cert {
  * `x509pop` (architecture §4): the node proves possession of a key whose certificate chains to a configured CA.
  *
  * 1. Payload: the node's certificate chain, concatenated DER, leaf first (intermediates optional, in any order).
- * 2. RFC 5280 path validation from the leaf to one of the configured anchors at the current time: each issuer names
+ * 2. RFC 5280 path validation from the leaf to one of the configured anchors at the current time, with the shared
+ *    bounded search of src/spiffe/x509svid/path-builder.ts (at most MAX_SIGNATURE_CHECKS signature checks; an
+ *    unauthenticated caller cannot make it cost more): each issuer names
  *    and signs its child (node:crypto), is a CA (basicConstraints CA:true), has keyCertSign when key usage is present,
  *    respects pathLenConstraint, has no name constraints (unsupported, so refused); every certificate, anchors included,
  *    is within its validity period and has no critical extension other than basicConstraints, keyUsage,
@@ -140,8 +146,12 @@ function parseCert(der: Uint8Array): Cert {
   const parsed = new px.X509Certificate(new Uint8Array(der));
   const bc = parsed.getExtension(px.BasicConstraintsExtension);
   const ku = parsed.getExtension(px.KeyUsagesExtension);
+  const parts = certificateParts(der);
   return {
     der,
+    subjectRaw: parts.subject,
+    issuerRaw: parts.issuer,
+    spki: parts.spki,
     node,
     parsed,
     ca: bc?.ca === true,
@@ -157,36 +167,26 @@ function validatePath(leaf: Cert, intermediates: Cert[], anchors: Cert[], now: D
   if (leaf.keyUsage === undefined || (leaf.keyUsage & px.KeyUsageFlags.digitalSignature) === 0) {
     throw permissionDenied('node certificate must have the digitalSignature key usage');
   }
-  let firstProblem: string | undefined;
-  const accept = (child: Cert, issuer: Cert, path: Cert[]): boolean => {
-    if (!issued(child, issuer)) return false;
-    const problem = issuerProblem(issuer, path.length - 1, now);
-    if (problem) {
-      firstProblem ??= problem;
-      return false;
-    }
-    return true;
-  };
-  const extend = (path: Cert[]): Cert[] | undefined => {
-    const child = path[path.length - 1]!;
-    for (const anchor of anchors) if (accept(child, anchor, path)) return [...path, anchor];
-    if (path.length + 1 >= MAX_X509POP_CHAIN) return undefined;
-    for (const candidate of intermediates) {
-      if (path.includes(candidate) || !accept(child, candidate, path)) continue;
-      const found = extend([...path, candidate]);
-      if (found) return found;
-    }
-    return undefined;
-  };
-  const path = extend([leaf]);
-  if (!path) {
+  const search = buildPath(leaf, {
+    anchors,
+    intermediates,
+    maxLength: MAX_X509POP_CHAIN,
+    signedBy: issued,
+    issuerProblem: (issuer, path) => issuerProblem(issuer, path.length - 1, now),
+  });
+  if (search.budgetExceeded) {
     throw permissionDenied(
-      firstProblem
-        ? `node certificate chain is refused: ${firstProblem}`
+      `node certificate chain is refused: no path to a configured x509pop CA within ${MAX_SIGNATURE_CHECKS} signature checks`,
+    );
+  }
+  if (!search.path) {
+    throw permissionDenied(
+      search.problem
+        ? `node certificate chain is refused: ${search.problem}`
         : 'node certificate does not chain to a configured x509pop CA',
     );
   }
-  return path;
+  return search.path;
 }
 
 /** `issuer` names and signed `child`, with an algorithm we accept. */

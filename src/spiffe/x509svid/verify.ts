@@ -4,6 +4,7 @@ import type { X509BundleSource } from '../bundle/source.js';
 import type { SpiffeId } from '../id/index.js';
 import { parseCertificate, type CertificateInfo, type NameSubtrees } from './certificate-info.js';
 import { checkLeaf, checkSigningCertificate } from './leaf-checks.js';
+import { buildPath, MAX_SIGNATURE_CHECKS } from './path-builder.js';
 import { SIGNATURE_ALGORITHMS } from './signature-algorithm.js';
 
 export interface VerifyX509SvidOptions {
@@ -28,7 +29,8 @@ const authorityCache = new WeakMap<Uint8Array, CertificateInfo | null>();
  * leaf to an authority of the bundle of the LEAF's trust domain (never any other), intermediates taken from `chain`.
  * Every issuer must be a CA with keyCertSign (when key usage is present), within its pathLenConstraint and name
  * constraints (URI and DNS forms); every certificate must be valid at `now` and have no critical extension we do not
- * understand; signatures are checked with node:crypto (ECDSA, RSA PKCS#1 v1.5, Ed25519; SHA-1 is refused).
+ * understand; signatures are checked with node:crypto (ECDSA, RSA PKCS#1 v1.5, Ed25519; SHA-1 is refused). The
+ * search is path-builder.ts's: deduplicated candidates and at most MAX_SIGNATURE_CHECKS signature checks.
  *
  * Throws X509SvidInvalid (a rule broken), BundleNotFound (no bundle for the leaf's trust domain), X509SvidExpired
  * (outside a validity period) or X509SvidUntrusted (no path to an authority).
@@ -60,9 +62,21 @@ export function verifyX509Svid(
   const leafProblem = validityProblem(leaf, now, 'leaf certificate') ?? criticalProblem(leaf);
   if (leafProblem) throw leafProblem;
 
-  const search = new PathSearch(certs.slice(1), roots, now);
-  const path = search.from(leaf);
+  const search = buildPath(leaf, {
+    anchors: roots,
+    intermediates: certs.slice(1),
+    maxLength: MAX_CHAIN,
+    signedBy,
+    issuerProblem: (issuer, path) => issuerProblem(issuer, path, now),
+  });
+  const path = search.path;
   if (!path) {
+    if (search.budgetExceeded) {
+      throw new X509SvidUntrusted(
+        'path-search-budget',
+        `no certification path found within ${MAX_SIGNATURE_CHECKS} signature checks`,
+      );
+    }
     throw (
       search.problem ??
       new X509SvidUntrusted(
@@ -87,78 +101,39 @@ function authority(der: Uint8Array): CertificateInfo | null {
   return info;
 }
 
-/** Depth-first RFC 5280 path building; remembers the first reason a signature-valid candidate issuer was refused. */
-class PathSearch {
-  problem: SpiffeError | undefined;
-
-  constructor(
-    private readonly intermediates: readonly CertificateInfo[],
-    private readonly roots: readonly CertificateInfo[],
-    private readonly now: Date,
-  ) {}
-
-  from(leaf: CertificateInfo): CertificateInfo[] | undefined {
-    return this.#extend([leaf]);
+/** Why `issuer` may not sign above `path` (RFC 5280 issuer rules, validity, name constraints), or undefined. */
+function issuerProblem(issuer: CertificateInfo, path: readonly CertificateInfo[], now: Date): SpiffeError | undefined {
+  try {
+    checkSigningCertificate(issuer, false);
+  } catch (err) {
+    return err as SpiffeError;
   }
-
-  #extend(path: CertificateInfo[]): CertificateInfo[] | undefined {
-    const child = path[path.length - 1]!;
-    for (const root of this.roots) {
-      if (this.#accept(child, root, path)) return [...path, root];
-    }
-    if (path.length + 1 >= MAX_CHAIN) return undefined;
-    for (const candidate of this.intermediates) {
-      if (path.includes(candidate) || !this.#accept(child, candidate, path)) continue;
-      const found = this.#extend([...path, candidate]);
-      if (found) return found;
-    }
-    return undefined;
+  const validity = validityProblem(issuer, now, 'signing certificate');
+  if (validity) return validity;
+  const critical = criticalProblem(issuer);
+  if (critical) return critical;
+  const below = path.length - 1; // intermediates between this issuer and the leaf
+  const pathLen = issuer.basicConstraints?.pathLen;
+  if (pathLen !== undefined && below > pathLen) {
+    return new X509SvidInvalid(
+      'path-len-exceeded',
+      `signing certificate allows ${pathLen} intermediate(s) below it, the chain has ${below}`,
+    );
   }
-
-  /** `issuer` names and signed `child`, and may issue below the certificates already in `path`. */
-  #accept(child: CertificateInfo, issuer: CertificateInfo, path: CertificateInfo[]): boolean {
-    if (!equalBytes(child.issuerRaw, issuer.subjectRaw) || !signedBy(child, issuer)) return false;
-    const problem = this.#issuerProblem(issuer, path);
-    if (problem) {
-      this.problem ??= problem;
-      return false;
-    }
-    return true;
-  }
-
-  #issuerProblem(issuer: CertificateInfo, path: CertificateInfo[]): SpiffeError | undefined {
-    try {
-      checkSigningCertificate(issuer, false);
-    } catch (err) {
-      return err as SpiffeError;
-    }
-    const validity = validityProblem(issuer, this.now, 'signing certificate');
-    if (validity) return validity;
-    const critical = criticalProblem(issuer);
-    if (critical) return critical;
-    const below = path.length - 1; // intermediates between this issuer and the leaf
-    const pathLen = issuer.basicConstraints?.pathLen;
-    if (pathLen !== undefined && below > pathLen) {
+  if (issuer.nameConstraints) {
+    const { permitted, excluded } = issuer.nameConstraints;
+    if ((permitted?.other ?? 0) > 0 || (excluded?.other ?? 0) > 0) {
       return new X509SvidInvalid(
-        'path-len-exceeded',
-        `signing certificate allows ${pathLen} intermediate(s) below it, the chain has ${below}`,
+        'unsupported-name-constraint',
+        'signing certificate has name constraints of a form other than DNS or URI',
       );
     }
-    if (issuer.nameConstraints) {
-      const { permitted, excluded } = issuer.nameConstraints;
-      if ((permitted?.other ?? 0) > 0 || (excluded?.other ?? 0) > 0) {
-        return new X509SvidInvalid(
-          'unsupported-name-constraint',
-          'signing certificate has name constraints of a form other than DNS or URI',
-        );
-      }
-      for (const cert of path) {
-        const bad = nameConstraintViolation(cert, permitted, excluded);
-        if (bad) return new X509SvidInvalid('name-constraints', `${bad} is outside the issuer's name constraints`);
-      }
+    for (const cert of path) {
+      const bad = nameConstraintViolation(cert, permitted, excluded);
+      if (bad) return new X509SvidInvalid('name-constraints', `${bad} is outside the issuer's name constraints`);
     }
-    return undefined;
   }
+  return undefined;
 }
 
 function signedBy(child: CertificateInfo, issuer: CertificateInfo): boolean {
@@ -229,10 +204,4 @@ function uriHostMatches(host: string, constraint: string): boolean {
 function uriHost(uri: string): string | undefined {
   const m = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/(?:[^@/?#]*@)?([^:/?#]*)/.exec(uri);
   return m?.[1] || undefined;
-}
-
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }

@@ -341,6 +341,28 @@ describe('FetchJWTSVID', () => {
     });
   });
 
+  it('too many, too long, NUL-bearing and huge audiences are InvalidArgument naming the limit, before any minting', async () => {
+    const refusal = (audience: string[]) => statusOf(unary(client, 'FetchJWTSVID', { audience }));
+    expect(await refusal(Array.from({ length: 17 }, (_, i) => `aud-${i}`))).toEqual({
+      code: grpc.status.INVALID_ARGUMENT,
+      details: 'audience has 17 values; at most 16 are allowed',
+    });
+    expect(await refusal(['x'.repeat(257)])).toEqual({
+      code: grpc.status.INVALID_ARGUMENT,
+      details: 'audience[0] is 257 characters long; at most 256 are allowed',
+    });
+    expect(await refusal(['ok', 'bad\0byte'])).toEqual({
+      code: grpc.status.INVALID_ARGUMENT,
+      details: 'audience[1] may hold only printable ASCII characters without spaces (0x21-0x7e)',
+    });
+    expect((await refusal(['y'.repeat(3 * 1024 * 1024)])).code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(await statusOf(unary(client, 'ValidateJWTSVID', { audience: 'a\0b', svid: 'x' }))).toEqual({
+      code: grpc.status.INVALID_ARGUMENT,
+      details: 'audience may hold only printable ASCII characters without spaces (0x21-0x7e)',
+    });
+    expect(provider.defaultSession.jwtRequests).toEqual([]);
+  });
+
   it('a malformed spiffe_id is InvalidArgument; one the caller is not entitled to is PermissionDenied', async () => {
     const bad = await statusOf(unary(client, 'FetchJWTSVID', { audience: ['a'], spiffe_id: 'http://example.org/x' }));
     expect(bad.code).toBe(grpc.status.INVALID_ARGUMENT);

@@ -918,6 +918,24 @@ export function runDatastoreContract(name: string, open: Open, options: Datastor
         expect(await ids_({ instanceId: 'none' })).toEqual([]);
       });
 
+      it('leaves details over maxDetailsBytes out of a listing and says their size', async () => {
+        const instanceId = uniq();
+        const big = { audience: ['x'.repeat(5000)] };
+        const small = { audience: ['y'] };
+        await ds.audit.appendMany([
+          { atMs: 1, kind: 'k', instanceId, details: big },
+          { atMs: 2, kind: 'k', instanceId, details: small },
+          { atMs: 3, kind: 'k', instanceId },
+        ]);
+        const [a, b, c] = await ds.audit.list({ instanceId, maxDetailsBytes: 1000 });
+        expect(a).toMatchObject({ details: null, detailsOmittedBytes: JSON.stringify(big).length });
+        expect(b!.details).toEqual(small);
+        expect(b!.detailsOmittedBytes).toBeUndefined();
+        expect(c!.details).toBeNull();
+        expect(c!.detailsOmittedBytes).toBeUndefined();
+        expect((await ds.audit.list({ instanceId }))[0]!.details).toEqual(big);
+      });
+
       it('refuses a limit outside 1..10000 with INVALID_ARGUMENT', async () => {
         await expectCode(ds.audit.list({ limit: 0 }), 'INVALID_ARGUMENT');
         await expectCode(ds.audit.list({ limit: 10_001 }), 'INVALID_ARGUMENT');

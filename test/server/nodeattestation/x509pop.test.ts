@@ -1,5 +1,5 @@
-import { createHash, generateKeyPairSync, sign } from 'node:crypto';
-import { describe, expect, it } from 'vitest';
+import { createHash, generateKeyPairSync, sign, X509Certificate } from 'node:crypto';
+import { describe, expect, it, vi } from 'vitest';
 import { isTesseraError } from '../../../src/common/errors.js';
 import { signX509PopChallenge, verifyX509PopSignature, x509popChallengeMessage } from '../../../src/common/x509pop.js';
 import { createX509PopAttestor, type NodeAttestation } from '../../../src/server/nodeattestation/index.js';
@@ -167,5 +167,23 @@ describe('x509pop attestor', () => {
 
   it('refuses a CA bundle without certificates at construction', () => {
     expect(() => createX509PopAttestor({ trustDomain: td, caBundlePem: 'nothing here', clock })).toThrow(/no CERTIFICATE/);
+  });
+
+  it('refuses a node chain of 7 mutually-issuing CA certificates within the signature-check budget', async () => {
+    // Issue 10 item 8: the same name and key on 7 CA certificates made every one a valid issuer of every other; the
+    // old depth-first search tried their permutations (~1 s of CPU for one 2.4 KB unauthenticated Attest).
+    const anchor = await mintCertificate({ subject: 'CN=Anchor', ca: true, keyUsage: CA_KU });
+    const loopKey = await generateTestKey('P-256');
+    const loop: TestCert[] = [];
+    for (let i = 0; i < 7; i++) loop.push(await mintCertificate({ subject: 'CN=Loop', key: loopKey, ca: true, keyUsage: CA_KU }));
+    const leaf = await leafOf(loop[0]!);
+    const verify = vi.spyOn(X509Certificate.prototype, 'verify');
+    try {
+      expect(await run([anchor], [leaf, ...loop])).toBe('PERMISSION_DENIED');
+      // One check per loop certificate as the leaf's issuer; none is tried above another with its (subject, SPKI).
+      expect(verify).toHaveBeenCalledTimes(7);
+    } finally {
+      verify.mockRestore();
+    }
   });
 });

@@ -279,6 +279,22 @@ describe('verifyX509Svid', () => {
       expect(() => verifyX509Svid([leaf.der], bundle, { now: new Date(Number.NaN) })).toThrow(TypeError);
     });
   });
+
+  it('refuses an SVID presented with 7 mutually-issuing intermediates as untrusted', async () => {
+    // Issue 10 item 8: one name and key on 7 CA certificates; the old search tried their orderings (~1.8 s of CPU).
+    const root = await newRootCa();
+    const loopKey = await generateTestKey('P-256');
+    const loop: TestCert[] = [];
+    for (let i = 0; i < 7; i++) {
+      loop.push(await mintCertificate({ subject: 'CN=Loop', key: loopKey, ca: true, keyUsage: CA_KU, uris: ['spiffe://example.org'] }));
+    }
+    const leaf = await newLeaf(loop[0]!, ID);
+    expectError(
+      () => verifyX509Svid([leaf.der, ...loop.map((c) => c.der)], bundleOf('example.org', root), { now: NOW }),
+      'ERR_X509_SVID_UNTRUSTED',
+      'unknown-authority',
+    );
+  });
 });
 
 /** A root with a critical nameConstraints extension permitting URIs of the given hosts. */

@@ -27,35 +27,42 @@ function detail(e: AuditEventMessage): string {
   if (e.jti) parts.push(`jti=${e.jti}`);
   if (e.entry_id) parts.push(`entry=${e.entry_id}`);
   if (e.agent_id && e.spiffe_id && e.agent_id !== e.spiffe_id) parts.push(`agent=${e.agent_id}`);
+  if (e.details_omitted_bytes) parts.push(`details=omitted(${e.details_omitted_bytes} bytes)`);
   return parts.join(' ');
 }
 
 export const auditListSpec: AdminCommandSpec = {
   name: 'list',
   path: 'audit list',
-  summary: 'list audit events, oldest first',
+  summary: 'list audit events, oldest first, one page (at most --limit events and 1 MiB) at a time',
   options: {
     since: { type: 'string', value: 'TIME', description: 'from this time: Unix ms, RFC 3339, or a duration ago (2h)' },
     'spiffe-id': { type: 'string', value: 'ID', description: 'only events about this SPIFFE ID' },
     instance: { type: 'string', value: 'ID', description: 'only events of this workload instance' },
     limit: { type: 'string', value: 'N', description: 'at most N events (default 1000, at most 10000)' },
+    'page-token': { type: 'string', value: 'TOKEN', description: 'continue a listing (the token it printed; same filters)' },
   },
   async run(ctx) {
     const request = auditRequest(ctx.flags);
-    const { events } = await ctx.admin.call<{ events: AuditEventMessage[] }>('AuditService', 'ListAuditEvents', request);
+    const { events, next_page_token: next } = await ctx.admin.call<{ events: AuditEventMessage[]; next_page_token: string }>(
+      'AuditService',
+      'ListAuditEvents',
+      request,
+    );
     if (ctx.output === 'json') {
-      ctx.json({ events: events.map(auditEventJson) });
+      ctx.json({ events: events.map(auditEventJson), nextPageToken: next });
       return ExitCode.ok;
     }
+    const more = next ? `more events match: add --page-token ${next} (with the same filters) for the next page\n` : '';
     if (events.length === 0) {
-      ctx.io.out('No audit events found.\n');
+      ctx.io.out('No audit events found.\n' + more);
       return ExitCode.ok;
     }
     ctx.io.out(
       table(
         ['TIME', 'KIND', 'SPIFFE ID', 'INSTANCE', 'DETAILS'],
         events.map((e) => [formatUnixMs(e.at_ms), e.kind, e.spiffe_id || e.agent_id || '-', e.instance_id || '-', detail(e)]),
-      ) + `\n${plural(events.length, 'event')}\n`,
+      ) + `\n${plural(events.length, 'event')}\n${more}`,
     );
     return ExitCode.ok;
   },
@@ -66,7 +73,9 @@ function auditRequest(flags: Flags) {
   const spiffeId = flags.string('spiffe-id');
   const instance = flags.string('instance');
   const limit = integerFlag(flags, 'limit', 1, 10_000);
+  const pageToken = flags.string('page-token');
   return {
+    ...(pageToken !== undefined ? { page_token: pageToken } : {}),
     ...(since !== undefined ? { since_ms: parseSince(since) } : {}),
     ...(spiffeId !== undefined ? { spiffe_id: spiffeId } : {}),
     ...(instance !== undefined ? { instance_id: instance } : {}),

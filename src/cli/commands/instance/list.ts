@@ -152,10 +152,22 @@ async function fromAgent(socketPath: string): Promise<InstanceRow[]> {
   }
 }
 
+const AUDIT_EVENTS_READ = 10_000;
+
 async function fromServer(socketPath: string): Promise<InstanceRow[]> {
   const admin = new AdminClient(socketPath);
   try {
-    const { events } = await admin.call<{ events: AuditEventMessage[] }>('AuditService', 'ListAuditEvents', { limit: 10_000 });
+    // The first 10 000 events, over as many size-cut pages as the server sends.
+    const events: AuditEventMessage[] = [];
+    let pageToken = '';
+    do {
+      const page = await admin.call<{ events: AuditEventMessage[]; next_page_token: string }>('AuditService', 'ListAuditEvents', {
+        limit: AUDIT_EVENTS_READ - events.length,
+        page_token: pageToken,
+      });
+      events.push(...page.events);
+      pageToken = page.events.length > 0 ? page.next_page_token : '';
+    } while (pageToken !== '' && events.length < AUDIT_EVENTS_READ);
     const nowS = Math.floor(Date.now() / 1000);
     const byInstance = new Map<string, InstanceRow>();
     for (const e of events) {

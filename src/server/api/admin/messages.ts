@@ -64,5 +64,6 @@ export function auditEventToMessage(e: AuditEvent): AuditEventMessage {
     jti: e.jti ?? '',
     expires_at: e.expiresAt ?? 0,
     details: e.details === null ? '' : JSON.stringify(e.details),
+    details_omitted_bytes: e.detailsOmittedBytes ?? 0,
   };
 }

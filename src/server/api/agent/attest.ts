@@ -13,19 +13,32 @@ const MAX_QUEUED = 4;
 /**
  * Attest (bidi): `start` → [challenge ↔ challenge_response]* → result. Order matters: the agent key is checked before
  * the attestor runs (a garbage key must not burn a join token), a banned agent is refused before and (atomically) at
- * the record write, and the audit event is written before the result is sent.
+ * the record write, and the audit event is written before the result is sent. Each remote address may start only so
+ * many Attests (ctx.admitAttest: RESOURCE_EXHAUSTED past its rate), and an Attest past its deadline consumes no join
+ * token.
  */
 export function attestHandler(ctx: AgentApiContext): grpc.handleBidiStreamingCall<AttestRequest, AttestResponse> {
   return (call) => {
+    try {
+      ctx.admitAttest(call);
+    } catch (err) {
+      failStream(call, err, ctx.log);
+      return;
+    }
     const reader = new MessageReader(call);
+    const deadline = new AbortController();
+    // At the deadline the agent gets UNAVAILABLE, every wait on it fails, and the attestor is told: it refuses to start
+    // an irrevocable step (consuming a join token) after that, so a timed-out Attest has used nothing up.
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(unavailable(`attestation did not complete within ${Math.round(ctx.attestTimeoutMs / 1000)} s`)),
-        ctx.attestTimeoutMs,
-      );
+      timer = setTimeout(() => {
+        const err = unavailable(`attestation did not complete within ${formatMs(ctx.attestTimeoutMs)}`);
+        deadline.abort(err);
+        reader.fail(err);
+        reject(err);
+      }, ctx.attestTimeoutMs);
     });
-    Promise.race([attest(ctx, call, reader), timeout])
+    Promise.race([attest(ctx, call, reader, deadline.signal), timeout])
       .then(
         (result) => {
           call.write({ result });
@@ -40,10 +53,15 @@ export function attestHandler(ctx: AgentApiContext): grpc.handleBidiStreamingCal
   };
 }
 
+function formatMs(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
+}
+
 async function attest(
   ctx: AgentApiContext,
   call: grpc.ServerDuplexStream<AttestRequest, AttestResponse>,
   reader: MessageReader,
+  signal: AbortSignal,
 ): Promise<AttestationResultMessage> {
   const first = await reader.next();
   const start = first.step === 'start' ? first.start : undefined;
@@ -58,7 +76,8 @@ async function attest(
   if (start.agent_public_key.length === 0) throw invalidArgument('agent_public_key is required');
   const publicKey = encodePublicKey(start.agent_public_key).spki;
 
-  const attestation = await attestor.attest({ payload: start.payload }, async (nonce) => {
+  signal.throwIfAborted();
+  const attestation = await attestor.attest({ payload: start.payload, signal }, async (nonce) => {
     call.write({ challenge: nonce });
     const answer = await reader.next();
     if (answer.step !== 'challenge_response' || !answer.challenge_response) {
@@ -141,6 +160,11 @@ class MessageReader {
     this.#call.off('cancelled', this.#onCancel);
     this.#call.off('error', this.#onCancel);
     this.#fail(unavailable('attestation stream closed'));
+  }
+
+  /** Fails the pending and every later read with `err`. */
+  fail(err: unknown): void {
+    this.#fail(err);
   }
 
   #push(m: AttestRequest): void {

@@ -1,4 +1,5 @@
 import type { Clock } from '../../../common/clock.js';
+import type { RateLimit } from '../../../common/rate-limit.js';
 import type { Logger } from '../../../common/log.js';
 import type { TrustDomain } from '../../../spiffe/id/index.js';
 import type { BundleSource, JwtSvidIssuer, ServerIdentitySource, X509SvidIssuer } from '../../ca/types.js';
@@ -63,7 +64,7 @@ export interface AgentServiceConfig {
    */
   readonly serverIdentity?: Pick<ServerIdentitySource, 'currentServerSvid'>;
   readonly agentEvents?: AgentChangeEvents;
-  readonly metrics?: Pick<ServerMetrics, 'svidsSigned'>;
+  readonly metrics?: Pick<ServerMetrics, 'svidsSigned'> & Partial<Pick<ServerMetrics, 'rateLimited'>>;
   readonly clock?: Clock;
   readonly log?: Logger;
   /** Whole Attest exchange deadline. Default 30 000. */
@@ -76,7 +77,31 @@ export interface AgentServiceConfig {
   readonly callerCacheMs?: number;
   /** Most items in one BatchSignX509Svid request. Default 1000. */
   readonly maxBatchSize?: number;
+  /** Per-caller call rates (RESOURCE_EXHAUSTED past them). Defaults: DEFAULT_RATE_LIMITS. */
+  readonly rateLimits?: Partial<AgentApiRateLimits>;
 }
+
+/**
+ * Call rates of the agent API, per caller. Attest is unauthenticated and its x509pop path costs signature checks, so
+ * it is limited per remote address; every other RPC is limited per agent ID (after the client certificate is
+ * verified). Each table holds at most `maxKeys` callers (least recently seen forgotten first).
+ */
+export interface AgentApiRateLimits {
+  readonly attestPerAddress: RateLimit;
+  readonly perAgent: RateLimit;
+  readonly maxKeys: number;
+}
+
+/**
+ * Attest: a burst of 20 per address, then 1 per second (an agent attests once per start; a fleet behind one NAT that
+ * restarts together retries with backoff). Other RPCs: a burst of 500 per agent, then 100 per second (a node's
+ * BatchSignX509Svid is batched and JWT-SVIDs are cached, so a healthy agent stays far below).
+ */
+export const DEFAULT_RATE_LIMITS: AgentApiRateLimits = {
+  attestPerAddress: { perSecond: 1, burst: 20 },
+  perAgent: { perSecond: 100, burst: 500 },
+  maxKeys: 10_000,
+};
 
 export const DEFAULT_ATTEST_TIMEOUT_MS = 30_000;
 export const DEFAULT_SYNC_DEBOUNCE_MS = 50;

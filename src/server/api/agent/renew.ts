@@ -12,7 +12,7 @@ import type { RenewAgentRequest, RenewAgentResponse } from './messages.js';
  */
 export function renewAgentHandler(ctx: AgentApiContext) {
   return unary<RenewAgentRequest, RenewAgentResponse>(ctx.log, async (call) => {
-    const caller = await ctx.authenticator.authenticate(call);
+    const caller = await ctx.authenticate(call);
     if (call.request.public_key.length === 0) throw invalidArgument('public_key is required');
     const publicKey = encodePublicKey(call.request.public_key).spki;
     const issued = ctx.x509Issuer.signX509Svid({

@@ -1,4 +1,5 @@
 import { invalidArgument, permissionDenied } from '../../../common/errors.js';
+import { audienceSummary, checkJwtAudience } from '../../../common/jwt-audience.js';
 import { toStatus } from '../../../common/grpc/status.js';
 import { SpiffeId } from '../../../spiffe/id/index.js';
 import type { AuditEventInput, Entry } from '../../datastore/index.js';
@@ -78,7 +79,7 @@ function authorizedFor(ctx: AgentApiContext, caller: AgentCaller): AuthorizedEnt
  */
 export function batchSignX509SvidHandler(ctx: AgentApiContext) {
   return unary<BatchSignX509SvidRequest, BatchSignX509SvidResponse>(ctx.log, async (call) => {
-    const caller = await ctx.authenticator.authenticate(call);
+    const caller = await ctx.authenticate(call);
     const items = call.request.params;
     if (items.length > ctx.maxBatchSize) {
       throw invalidArgument(`a batch holds at most ${ctx.maxBatchSize} items; got ${items.length}`);
@@ -132,14 +133,15 @@ export function batchSignX509SvidHandler(ctx: AgentApiContext) {
 
 /**
  * MintJwtSvid: authorised like X509-SVIDs; the token carries `tessera_instance` (the instance ID, when given) and
- * `tessera_supervisor_instance` (when given). Its audit event (with the jti) is written before the token is returned.
+ * `tessera_supervisor_instance` (when given). The audience is held to src/common/jwt-audience.ts's limits (the agent
+ * checks them too; the server does not trust it to). Its audit event (with the jti and a bounded audience summary) is
+ * written before the token is returned.
  */
 export function mintJwtSvidHandler(ctx: AgentApiContext) {
   return unary<MintJwtSvidRequest, MintJwtSvidResponse>(ctx.log, async (call) => {
-    const caller = await ctx.authenticator.authenticate(call);
+    const caller = await ctx.authenticate(call);
     const { audience } = call.request;
-    if (audience.length === 0) throw invalidArgument('audience must be specified');
-    if (audience.some((a) => a.length === 0)) throw invalidArgument('audience values must not be empty');
+    checkJwtAudience(audience);
     const target = resolveTarget(authorizedFor(ctx, caller), call.request);
     const now = Math.floor(ctx.clock.now().getTime() / 1000);
     if (target.instanceId !== undefined) await ctx.instanceRoles.claim(target.instanceId, target.entry.role, caller.agentId, now);
@@ -164,7 +166,7 @@ export function mintJwtSvidHandler(ctx: AgentApiContext) {
         expiresAt,
         ...(target.instanceId !== undefined && { instanceId: target.instanceId }),
         details: {
-          audience,
+          ...audienceSummary(audience),
           ...(target.supervisorInstanceId !== undefined && { supervisorInstanceId: target.supervisorInstanceId }),
         },
       },

@@ -23,7 +23,7 @@ function bundleBytes(bundle: SpiffeBundle): Buffer {
  */
 export function syncHandler(ctx: AgentApiContext): grpc.handleServerStreamingCall<SyncRequest, SyncResponse> {
   return (call) => {
-    ctx.authenticator.authenticate(call).then(
+    ctx.authenticate(call).then(
       (caller) => {
         if (call.cancelled) return;
         new SyncStream(ctx, call, caller.agentId, caller.record).start();

@@ -20,7 +20,7 @@ const MAX_ENTRIES = 100;
  */
 export function reportWorkloadEventHandler(ctx: AgentApiContext) {
   return unary<ReportWorkloadEventRequest, ReportWorkloadEventResponse>(ctx.log, async (call) => {
-    const caller = await ctx.authenticator.authenticate(call);
+    const caller = await ctx.authenticate(call);
     const req = call.request;
     const kind = WORKLOAD_EVENT_AUDIT_KINDS[req.kind];
     if (kind === undefined) throw invalidArgument(`kind ${JSON.stringify(req.kind)} is not a reportable workload event`);

@@ -21,6 +21,7 @@ interface AuditRow {
   jti: string | null;
   expires_at: number | null;
   details: string | null;
+  details_bytes?: number | null;
 }
 
 const INSERT = `
@@ -103,7 +104,16 @@ export class SqliteAuditStore implements AuditStore {
       }
     }
     const filter = where.length > 0 ? ` WHERE ${where.join(' AND ')}` : '';
-    const sql = `SELECT * FROM audit_events${filter} ORDER BY id LIMIT @limit`;
+    let columns = '*';
+    if (query.maxDetailsBytes !== undefined) {
+      // The oversized details never leave SQLite: only their length does.
+      args['maxDetailsBytes'] = query.maxDetailsBytes;
+      columns =
+        'id, at_ms, kind, spiffe_id, entry_id, agent_id, instance_id, serial, jti, expires_at, ' +
+        'CASE WHEN length(CAST(details AS BLOB)) > @maxDetailsBytes THEN NULL ELSE details END AS details, ' +
+        'length(CAST(details AS BLOB)) AS details_bytes';
+    }
+    const sql = `SELECT ${columns} FROM audit_events${filter} ORDER BY id LIMIT @limit`;
     return this.#ctx.read(() => (this.#ctx.stmt(sql).all(args) as AuditRow[]).map(fromRow));
   }
 
@@ -137,5 +147,6 @@ function fromRow(row: AuditRow): AuditEvent {
     jti: row.jti,
     expiresAt: row.expires_at,
     details: row.details === null ? null : (JSON.parse(row.details) as Record<string, unknown>),
+    ...(row.details === null && typeof row.details_bytes === 'number' && { detailsOmittedBytes: row.details_bytes }),
   };
 }

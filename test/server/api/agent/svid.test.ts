@@ -225,6 +225,36 @@ describe('AgentService SVID issuance', () => {
     expect(svid.claims['tessera_instance']).toBeUndefined();
   });
 
+  it('refuses too many, too long, NUL-bearing and huge audiences with InvalidArgument naming the limit', async () => {
+    const entry = await h.createEntry({ spiffeId: 'spiffe://example.org/w/jwt-aud', parentId: a.agentId });
+    const refusal = async (audience: string[]) => {
+      const err = (await callUnary(a.client, 'MintJwtSvid', { entry_id: entry.id, audience }).catch((e: unknown) => e)) as grpc.ServiceError;
+      return { code: err.code, details: err.details };
+    };
+    expect(await refusal(Array.from({ length: 17 }, (_, i) => `aud-${i}`))).toEqual({
+      code: status.INVALID_ARGUMENT,
+      details: 'audience has 17 values; at most 16 are allowed',
+    });
+    expect(await refusal(['ok', 'x'.repeat(257)])).toEqual({
+      code: status.INVALID_ARGUMENT,
+      details: 'audience[1] is 257 characters long; at most 256 are allowed',
+    });
+    expect(await refusal(['https://a.example\0evil'])).toEqual({
+      code: status.INVALID_ARGUMENT,
+      details: 'audience[0] may hold only printable ASCII characters without spaces (0x21-0x7e)',
+    });
+    expect((await refusal(['y'.repeat(3 * 1024 * 1024)])).details).toBe(
+      `audience[0] is ${3 * 1024 * 1024} characters long; at most 256 are allowed`,
+    );
+    expect(await h.ds.audit.list({ kind: 'jwt_svid.issued', spiffeId: 'spiffe://example.org/w/jwt-aud' })).toEqual([]);
+
+    const audience = Array.from({ length: 16 }, (_, i) => `https://rp-${i}.example.test/${'p'.repeat(200)}`);
+    await callUnary(a.client, 'MintJwtSvid', { entry_id: entry.id, audience });
+    const [event] = await h.ds.audit.list({ kind: 'jwt_svid.issued', spiffeId: 'spiffe://example.org/w/jwt-aud' });
+    expect(event!.details).toMatchObject({ audience, audienceCount: 16 });
+    expect(event!.details!['audienceSha256']).toMatch(/^[0-9a-f]{64}$/);
+  });
+
   it('renews the agent SVID: the new one works, the old one keeps working until it expires, a replay is refused', async () => {
     const b = await h.attestAgent();
     const key = newAgentKey();
