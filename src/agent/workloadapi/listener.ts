@@ -7,6 +7,7 @@ import { failedPrecondition } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
 import type { CallerCredentials, CallerCredentialsReader } from '../types.js';
 import { socketFd } from '../workloadattestor/index.js';
+import { createAuthorityRewritingInjector } from './authority-rewrite.js';
 import { registerConnection, unregisterConnection, type WorkloadConnection } from './connections.js';
 import type { WorkloadApiMetrics } from './metrics.js';
 
@@ -60,7 +61,8 @@ export async function listenWorkloadApi(options: ListenWorkloadApiOptions): Prom
 
   await prepareSocketPath(socketPath, log);
 
-  const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+  // Each connection goes through the authority rewriter: grpc-java's socket-path :authority is refused by Node's http2.
+  const injector = createAuthorityRewritingInjector(server, log);
   const open = new Set<WorkloadConnection>();
 
   const netServer = net.createServer({ allowHalfOpen: false }, (socket) => {

@@ -1,0 +1,38 @@
+/** The parts of hpack.js (RFC 7541 codec, no types of its own) that src/agent/workloadapi/hpack-block.ts uses. */
+declare module 'hpack.js' {
+  interface TableEntry {
+    readonly name: string;
+    readonly value: string;
+    readonly nameSize: number;
+  }
+  interface Table {
+    lookup(index: number): TableEntry;
+    add(name: string, value: string, nameSize: number, valueSize: number): void;
+    updateSize(size: number): void;
+  }
+  interface Decoder {
+    push(chunk: Buffer): void;
+    isEmpty(): boolean;
+    decodeBit(): number;
+    decodeInt(): number;
+    /** A raw string is a Buffer, a Huffman-coded one an array of octets. */
+    decodeStr(): Buffer | number[];
+  }
+  interface Encoder {
+    encodeBit(bit: number): void;
+    encodeBits(bits: number, length: number): void;
+    encodeInt(value: number): void;
+    encodeStr(value: Uint8Array, huffman: boolean): void;
+    render(): Buffer[];
+  }
+  interface StaticTable {
+    readonly map: Record<string, { readonly index: number; readonly values: Record<string, number> } | undefined>;
+  }
+  const hpack: {
+    readonly table: { create(options: { maxSize: number }): Table };
+    readonly decoder: { create(): Decoder };
+    readonly encoder: { create(): Encoder };
+    readonly 'static-table': StaticTable;
+  };
+  export default hpack;
+}
