@@ -28,7 +28,14 @@ declare module 'hpack.js' {
   interface StaticTable {
     readonly map: Record<string, { readonly index: number; readonly values: Record<string, number> } | undefined>;
   }
+  /** The library's own streaming decoder (tests decode with it, independently of hpack-block.ts). */
+  interface Decompressor {
+    write(chunk: Buffer): void;
+    execute(): void;
+    read(): { name: string; value: string; neverIndex: boolean } | null;
+  }
   const hpack: {
+    readonly decompressor: { create(options: { table: { maxSize: number } }): Decompressor };
     readonly table: { create(options: { maxSize: number }): Table };
     readonly decoder: { create(): Decoder };
     readonly encoder: { create(): Encoder };

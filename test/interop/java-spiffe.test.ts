@@ -7,9 +7,13 @@
  * Fails, never skips, when Java or the built project is missing. TESSERA_JAVA overrides the java binary.
  */
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectRoundTrip } from '../agent/workloadapi/authority-roundtrip.js';
+import { headerLists, startCaptureProxy } from '../helpers/http2-frames.js';
 import { INTEROP_TD, startInteropAgent, validateReceivedJwt, verifyReceivedChain, type InteropAgent } from './clients.js';
 
 const JAVA_DIR = fileURLToPath(new URL('./java/', import.meta.url));
@@ -42,7 +46,7 @@ let agent: InteropAgent;
 
 beforeAll(async () => {
   agent = await startInteropAgent('tessera-java-spiffe-', SPIFFE_ID);
-}, 60_000);
+}, 180_000);
 afterAll(() => agent?.close());
 
 describe('java-spiffe 0.8.17 against the agent', () => {
@@ -68,5 +72,24 @@ describe('java-spiffe 0.8.17 against the agent', () => {
     expect(got.jwtSpiffeId).toBe(SPIFFE_ID);
     expect(got.jwtValidatedSpiffeId).toBe(SPIFFE_ID);
     expect(await validateReceivedJwt(got.jwtToken, bundle, AUDIENCE)).toBe(SPIFFE_ID);
+  }, 120_000);
+
+  it('sends its socket path as :authority, and its byte stream round-trips through the rewriter (differential)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tessera-java-capture-'));
+    const proxy = await startCaptureProxy(join(dir, 'proxy.sock'), agent.socket);
+    try {
+      const r = await runJava([proxy.path, AUDIENCE]);
+      expect(r.code, `java exited ${r.code}:\n${r.stderr}`).toBe(0);
+      const [bytes] = proxy.captured();
+      expect(bytes).toBeDefined();
+      const authorities = headerLists(bytes!).flatMap((l) => l.fields.filter(([n]) => n === ':authority').map(([, v]) => v));
+      // grpc-java's authority for a Unix socket: the path (what Node's http2 refuses).
+      expect(authorities.length).toBeGreaterThanOrEqual(4);
+      expect(new Set(authorities)).toEqual(new Set([proxy.path]));
+      expect(expectRoundTrip(bytes!)).toBe(authorities.length);
+    } finally {
+      await proxy.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   }, 120_000);
 });

@@ -5,8 +5,13 @@
  * scripts/test-deps.sh). Fails, never skips, when it is missing. TESSERA_PY_SPIFFE_PYTHON overrides the interpreter.
  */
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectRoundTrip } from '../agent/workloadapi/authority-roundtrip.js';
+import { startCaptureProxy } from '../helpers/http2-frames.js';
 import { INTEROP_TD, startInteropAgent, validateReceivedJwt, verifyReceivedChain, type InteropAgent } from './clients.js';
 
 const PYTHON =
@@ -40,7 +45,7 @@ let agent: InteropAgent;
 
 beforeAll(async () => {
   agent = await startInteropAgent('tessera-py-spiffe-', SPIFFE_ID);
-}, 60_000);
+}, 180_000);
 afterAll(() => agent?.close());
 
 describe('py-spiffe against the agent', () => {
@@ -63,5 +68,21 @@ describe('py-spiffe against the agent', () => {
     expect(got.jwtSpiffeId).toBe(SPIFFE_ID);
     expect(got.jwtValidatedSpiffeId).toBe(SPIFFE_ID);
     expect(await validateReceivedJwt(got.jwtToken, bundle, AUDIENCE)).toBe(SPIFFE_ID);
+  }, 120_000);
+
+  it('its byte stream (grpcio) passes the authority rewriter unchanged in meaning (differential)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tessera-py-capture-'));
+    const proxy = await startCaptureProxy(join(dir, 'proxy.sock'), agent.socket);
+    try {
+      const r = await run([SCRIPT, proxy.path, AUDIENCE]);
+      expect(r.code, `py-spiffe exited ${r.code}:\n${r.stderr}`).toBe(0);
+      const [bytes] = proxy.captured();
+      expect(bytes).toBeDefined();
+      // grpcio sends an authority Node accepts: nothing to rewrite, and the bytes pass unchanged.
+      expect(expectRoundTrip(bytes!)).toBe(0);
+    } finally {
+      await proxy.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   }, 120_000);
 });
