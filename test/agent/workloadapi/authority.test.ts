@@ -14,6 +14,7 @@ import { startWorkloadApi, type WorkloadApi } from '../../../src/agent/workloada
 import { FakeWorkloadProvider, RecordingCallerCredentialsReader } from '../../helpers/fake-workload-provider.js';
 import { captureLogger } from '../../helpers/log-capture.js';
 import { headerMetadata, workloadClient } from '../../helpers/workload-client.js';
+import { eventually } from '../harness.js';
 
 const SPIFFE_ID = 'spiffe://example.org/workload';
 
@@ -130,6 +131,38 @@ describe('a :authority that Node http2 refuses', () => {
         ),
       );
       expect(res.svids.map((s) => s.spiffe_id)).toEqual([SPIFFE_ID]);
+    } finally {
+      client.close();
+    }
+  });
+
+  it('a malformed header block closes only its own connection, with a warning that carries no header value', async () => {
+    const client = workloadClient(socketPath);
+    const fetch = () =>
+      new Promise<{ svids: { spiffe_id: string }[] }>((resolve, reject) =>
+        client['FetchJWTSVID']!({ audience: ['spiffe://example.org/rp'] }, headerMetadata(), (err: unknown, v: unknown) =>
+          err ? reject(err) : resolve(v as { svids: { spiffe_id: string }[] }),
+        ),
+      );
+    try {
+      expect((await fetch()).svids.map((s) => s.spiffe_id)).toEqual([SPIFFE_ID]);
+      const before = api.stats().connections;
+      // Preface, SETTINGS, then a HEADERS frame whose HPACK index points past both tables.
+      const bad = Buffer.concat([
+        Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1'),
+        Buffer.from([0, 0, 0, 0x4, 0, 0, 0, 0, 0]),
+        Buffer.from([0, 0, 2, 0x1, 0x4, 0, 0, 0, 1, 0xff, 0x7f]),
+      ]);
+      const raw = net.connect({ path: socketPath });
+      raw.on('error', () => undefined);
+      raw.resume();
+      raw.write(bad);
+      await new Promise<void>((resolve) => raw.once('close', () => resolve()));
+      await eventually(() => api.stats().connections === before, 10_000, 'the bad connection to close on the server side');
+      const warning = logs.lines().find((l) => l['msg'] === 'Closed a Workload API connection that sent malformed HTTP/2 frames');
+      expect(warning?.['err']).toMatch(/malformed hpack header block/);
+      // The other connection is untouched.
+      expect((await fetch()).svids.map((s) => s.spiffe_id)).toEqual([SPIFFE_ID]);
     } finally {
       client.close();
     }
