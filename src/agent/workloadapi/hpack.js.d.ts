@@ -1,4 +1,4 @@
-/** The parts of hpack.js (RFC 7541 codec, no types of its own) that src/agent/workloadapi/hpack-block.ts uses. */
+/** The parts of hpack.js (RFC 7541 codec, no types of its own) that hpack-block.ts and the tests use. */
 declare module 'hpack.js' {
   interface TableEntry {
     readonly name: string;
