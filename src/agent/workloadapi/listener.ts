@@ -9,6 +9,7 @@ import { RateLimitedWarning } from '../../common/net/rate-limited-warning.js';
 import { bindUnixSocket } from '../../common/unix-socket.js';
 import type { CallerCredentials, CallerCredentialsReader } from '../types.js';
 import { socketFd } from '../workloadattestor/index.js';
+import { createAuthorityRewritingInjector } from './authority-rewrite.js';
 import { registerConnection, unregisterConnection, type WorkloadConnection } from './connections.js';
 import type { WorkloadApiMetrics } from './metrics.js';
 
@@ -95,7 +96,8 @@ export async function listenWorkloadApi(options: ListenWorkloadApiOptions): Prom
   const { socketPath, server, credentials, metrics } = options;
   const log = options.log.child({ component: 'workload-api-listener' });
 
-  const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+  // Each connection goes through the authority rewriter: grpc-java's socket-path :authority is refused by Node's http2.
+  const injector = createAuthorityRewritingInjector(server, log);
   const open = new Set<WorkloadConnection>();
   const limitsConfig = options.limits ?? DEFAULT_WORKLOAD_API_LIMITS;
   const limits = new ConnectionLimits({

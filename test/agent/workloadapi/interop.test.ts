@@ -13,7 +13,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startWorkloadApi, type WorkloadApi } from '../../../src/agent/workloadapi/index.js';
 import { RecordingCallerCredentialsReader, FakeWorkloadProvider, type FakeIdentity } from '../../helpers/fake-workload-provider.js';
 import { findGo } from '../../helpers/go.js';
+import { startCaptureProxy } from '../../helpers/http2-frames.js';
 import { captureLogger } from '../../helpers/log-capture.js';
+import { expectRoundTrip } from './authority-roundtrip.js';
 
 const INTEROP_DIR = fileURLToPath(new URL('../../interop/', import.meta.url));
 const GO_TIMEOUT_MS = 10 * 60_000;
@@ -119,6 +121,30 @@ describe('go-spiffe workloadapi against the Workload API', () => {
       while (api.stats().streams > 0 && Date.now() < until) await new Promise((res) => setTimeout(res, 20));
       expect(api.stats()).toMatchObject({ streams: 0, sessions: 0 });
       expect(provider.defaultSession.listenerCount()).toBe(0);
+    },
+    GO_TIMEOUT_MS,
+  );
+
+  it(
+    "go-spiffe's HTTP/2 byte stream round-trips through the authority rewriter (differential)",
+    async () => {
+      const proxy = await startCaptureProxy(join(dir, 'capture.sock'), api.socketPath);
+      try {
+        const r = await runGo(goArgs(['TestWorkloadJWT']), {
+          TESSERA_WORKLOAD_SOCKET: proxy.path,
+          TESSERA_WORKLOAD_MODE: 'identity',
+          TESSERA_WORKLOAD_IDS: IDENTITIES.map((i) => i.spiffeId).join(','),
+          TESSERA_WORKLOAD_HINTS: IDENTITIES.map((i) => i.hint).join(','),
+          TESSERA_WORKLOAD_FEDERATED: 'federated.test',
+        });
+        expect(results(r.output).get('TestWorkloadJWT'), r.output).toBe('PASS');
+        const streams = proxy.captured().filter((b) => b.length > 0);
+        expect(streams.length).toBeGreaterThan(0);
+        // go-spiffe sends "localhost": nothing to rewrite, every block passes as it came.
+        for (const bytes of streams) expect(expectRoundTrip(bytes)).toBe(0);
+      } finally {
+        await proxy.close();
+      }
     },
     GO_TIMEOUT_MS,
   );
