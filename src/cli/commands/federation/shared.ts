@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import type { AdminCommandContext, Flags, OptionSpec } from '../../admin-command.js';
 import { UsageError } from '../../command.js';
-import type { Io } from '../../io.js';
 import { block, formatUnixSeconds, humanDuration, plural } from '../../format.js';
+import type { Io } from '../../io.js';
 import type {
   BundleEndpointProfileName,
   FederationRelationshipMessage,
