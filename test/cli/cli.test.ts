@@ -117,6 +117,16 @@ describe('tessera (main in-process)', () => {
     expect(r.stderr).toMatch(reason);
   });
 
+  it('agent --help lists healthcheck; agent healthcheck --help shows its options without contacting anything', async () => {
+    const noun = await tessera('agent', '--help');
+    expect(noun.stdout).toMatch(/^ {2}healthcheck +check that this node's agent is ready \(exit 0\) or not \(exit 1\)$/m);
+    const r = await tessera('agent', 'healthcheck', '--help');
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toMatch(/^Usage: tessera agent healthcheck \[options\]/);
+    for (const option of ['--address <HOST:PORT>', '--shallow', '-o, --output <FORMAT>']) expect(r.stdout).toContain(option);
+  });
+
   it('no command → usage on stderr, exit 2', async () => {
     const r = await tessera();
     expect(r.code).toBe(2);
