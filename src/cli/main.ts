@@ -12,8 +12,6 @@ import { COMMANDS } from './command-table.js';
 import { reportFailure } from './error-report.js';
 import { processIo, type Io } from './io.js';
 
-
-
 /** Commands from the design that later issues add; named in --help so users know what is coming (none left now). */
 const PLANNED: ReadonlyArray<readonly [string, string]> = [];
 
