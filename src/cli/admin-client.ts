@@ -80,14 +80,17 @@ export class AdminClient implements AdminCaller {
   #failure(err: grpc.ServiceError): CommandFailure {
     const details = (err.details || err.message || '').split('\n')[0]!;
     if (err.code === grpc.status.UNAVAILABLE && isConnectionFailure(details)) {
-      return new CommandFailure(`cannot reach the server admin socket at ${this.socketPath}: ${connectReason(details)}`);
+      const message = `cannot reach the server admin socket at ${this.socketPath}: ${connectReason(details)}`;
+      return new CommandFailure(message, { status: 'UNAVAILABLE' });
     }
     if (err.code === grpc.status.DEADLINE_EXCEEDED) {
       return new CommandFailure(
         `the server did not answer within ${this.#deadlineMs / 1000} s on the admin socket at ${this.socketPath}`,
+        { status: 'DEADLINE_EXCEEDED' },
       );
     }
-    return new CommandFailure(details || grpc.status[err.code]!.toLowerCase().replace(/_/g, ' '));
+    const status = grpc.status[err.code] ?? 'UNKNOWN';
+    return new CommandFailure(details || status.toLowerCase().replace(/_/g, ' '), { status });
   }
 }
 

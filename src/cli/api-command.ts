@@ -13,7 +13,7 @@ import type { WorkloadCaller } from './workload-messages.js';
 /**
  * The shape every `tessera api ...` command shares: it talks to the SPIFFE Workload API as a workload does, with
  * `--socket PATH|URI` (else $SPIFFE_ENDPOINT_SOCKET, else the agent's default socket), `-o/--output text|json` and
- * `-h/--help`, parsed strictly. A bad endpoint is a usage error (exit 2); a failed call is one `error:` line (exit 1).
+ * `-h/--help`, parsed strictly. A bad endpoint is a usage error (exit 2); a failed call is one `tessera:` line (exit 1).
  */
 
 export interface ApiCommandContext extends BaseContext {

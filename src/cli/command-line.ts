@@ -1,6 +1,6 @@
-import { parseArgs } from 'node:util';
-import { ExitCode, UsageError, parseArgsReason, type Command } from './command.js';
+import { ExitCode, UsageError, type Command } from './command.js';
 import type { Io } from './io.js';
+import { parseOptions } from './parse-options.js';
 
 /**
  * The command-line shape every client command shares (`tessera entry create …`, `tessera api fetch x509 …`): its own
@@ -67,22 +67,15 @@ export function clientCommand<C extends { close(): void }, X>(
     name: spec.name,
     summary: spec.summary,
     async run(args: readonly string[], io: Io): Promise<ExitCode> {
-      let values: Record<string, string | boolean | (string | boolean)[] | undefined>;
-      try {
-        ({ values } = parseArgs({
-          args: [...args],
-          options: Object.fromEntries(
-            Object.entries(options).map(([name, o]) => [
-              name,
-              { type: o.type, ...(o.short ? { short: o.short } : {}), ...(o.multiple ? { multiple: true } : {}) },
-            ]),
-          ),
-          allowPositionals: false,
-          strict: true,
-        }));
-      } catch (err) {
-        throw new UsageError(parseArgsReason(err));
-      }
+      const values = parseOptions(
+        args,
+        Object.fromEntries(
+          Object.entries(options).map(([name, o]) => [
+            name,
+            { type: o.type, ...(o.short ? { short: o.short } : {}), ...(o.multiple ? { multiple: true } : {}) },
+          ]),
+        ),
+      );
       if (values['help'] === true) {
         io.out(helpText(spec, options));
         return ExitCode.ok;

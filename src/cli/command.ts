@@ -27,10 +27,23 @@ export { parseArgsReason } from '../common/args.js';
 
 /**
  * Thrown by a command that ran and failed for a reason outside the command line (the server refused, the socket is
- * unreachable, ...). main prints `error: <message>` as one line and exits with `failure`.
+ * unreachable, ...). main prints `tessera: <message>` as one line (or a JSON error under `--output json`) and exits
+ * with `failure`.
  */
 export class CommandFailure extends Error {
   override readonly name = 'CommandFailure';
+  /** Stable code for `--output json` errors: the gRPC status name of a refusal (`NOT_FOUND`, ...), else `FAILED`. */
+  readonly status: string;
+
+  constructor(message: string, options: { status?: string; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.status = options.status ?? 'FAILED';
+  }
+}
+
+/** A command made of verbs: its verbs are listed so the command table can be checked without running anything. */
+export interface NounCommand extends Command {
+  readonly verbs: readonly Command[];
 }
 
 /**
@@ -43,7 +56,7 @@ export function nounCommand(
   verbs: readonly Command[],
   /** Verbs a later issue adds (`agent run`): named as not yet built rather than unknown. */
   planned: readonly string[] = [],
-): Command {
+): NounCommand {
   const help = (): string => {
     const width = Math.max(...verbs.map((v) => v.name.length));
     return (
@@ -56,6 +69,7 @@ export function nounCommand(
   return {
     name,
     summary,
+    verbs,
     async run(args, io) {
       const [verb, ...rest] = args;
       if (verb === '--help' || verb === '-h') {
@@ -82,6 +96,6 @@ export function nounCommand(
  * A verb that has verbs of its own (`tessera api fetch x509`): a {@link nounCommand} named `verb` inside `parent`,
  * whose help and errors name the full path (`tessera api fetch ...`).
  */
-export function verbGroup(parent: string, verb: string, summary: string, verbs: readonly Command[]): Command {
+export function verbGroup(parent: string, verb: string, summary: string, verbs: readonly Command[]): NounCommand {
   return { ...nounCommand(`${parent} ${verb}`, summary, verbs), name: verb };
 }

@@ -1,92 +1,16 @@
 #!/usr/bin/env node
 /**
- * The `tessera` binary: turns argv into one command run and an exit code. Commands live in ./commands; this file
- * only dispatches, prints one-line usage errors and maps failures to exit codes (0 ok, 1 failure, 2 usage).
+ * The `tessera` binary: turns argv into one command run and an exit code. Commands live in ./commands, listed (and
+ * loaded only when run) in ./command-table.ts; this file only dispatches and reports failures: one line with the
+ * `tessera:` prefix, or one JSON line under `--output json` (./error-report.ts), exit 1 for a failure, 2 for usage.
  */
 import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { CommandFailure, ExitCode, UsageError, nounCommand, parseArgsReason, verbGroup, type Command } from './command.js';
-import { agentBanCommand } from './commands/agent/ban.js';
-import { agentEvictCommand } from './commands/agent/evict.js';
-import { agentListCommand } from './commands/agent/list.js';
-import { agentShowCommand } from './commands/agent/show.js';
-import { apiFetchBundlesCommand } from './commands/api/fetch-bundles.js';
-import { apiFetchJwtCommand } from './commands/api/fetch-jwt.js';
-import { apiFetchX509Command } from './commands/api/fetch-x509.js';
-import { apiValidateJwtCommand } from './commands/api/validate-jwt.js';
-import { apiWatchCommand } from './commands/api/watch.js';
-import { auditListCommand } from './commands/audit/list.js';
-import { authorityActivateCommand } from './commands/authority/activate.js';
-import { authorityPrepareCommand } from './commands/authority/prepare.js';
-import { authorityShowCommand } from './commands/authority/show.js';
-import { bundleShowCommand } from './commands/bundle/show.js';
-import { entryCountCommand } from './commands/entry/count.js';
-import { entryCreateCommand } from './commands/entry/create.js';
-import { entryDeleteCommand } from './commands/entry/delete.js';
-import { entryListCommand } from './commands/entry/list.js';
-import { entryShowCommand } from './commands/entry/show.js';
-import { entryUpdateCommand } from './commands/entry/update.js';
-import { federationCreateCommand } from './commands/federation/create.js';
-import { federationDeleteCommand } from './commands/federation/delete.js';
-import { federationListCommand } from './commands/federation/list.js';
-import { federationRefreshCommand } from './commands/federation/refresh.js';
-import { federationShowCommand } from './commands/federation/show.js';
-import { federationUpdateCommand } from './commands/federation/update.js';
-import { healthcheckCommand } from './commands/healthcheck.js';
-import { instanceListCommand } from './commands/instance/list.js';
-import { tokenGenerateCommand } from './commands/token/generate.js';
-import { agentRunCommand } from './commands/agent-run.js';
-import { serverCommand } from './commands/server.js';
-import { versionCommand } from './commands/version.js';
+import { ExitCode, UsageError, parseArgsReason } from './command.js';
+import { COMMANDS } from './command-table.js';
+import { reportFailure } from './error-report.js';
 import { processIo, type Io } from './io.js';
-
-const COMMANDS: readonly Command[] = [
-  serverCommand,
-  nounCommand('entry', 'manage registration entries', [
-    entryCreateCommand,
-    entryUpdateCommand,
-    entryDeleteCommand,
-    entryShowCommand,
-    entryListCommand,
-    entryCountCommand,
-  ]),
-  nounCommand('agent', 'run the node agent; list, show, ban and evict attested agents', [
-    agentListCommand,
-    agentShowCommand,
-    agentBanCommand,
-    agentEvictCommand,
-    agentRunCommand,
-  ]),
-  nounCommand('token', 'generate join tokens', [tokenGenerateCommand]),
-  nounCommand('bundle', "show the trust domain's bundle", [bundleShowCommand]),
-  nounCommand('federation', 'federate with other trust domains: relationships and their bundles', [
-    federationCreateCommand,
-    federationUpdateCommand,
-    federationDeleteCommand,
-    federationShowCommand,
-    federationListCommand,
-    federationRefreshCommand,
-  ]),
-  nounCommand('authority', "show this server's signing keys; prepare or activate the next one now", [
-    authorityShowCommand,
-    authorityPrepareCommand,
-    authorityActivateCommand,
-  ]),
-  nounCommand('audit', 'query the audit trail', [auditListCommand]),
-  nounCommand('instance', 'list live workload instances and their SVIDs', [instanceListCommand]),
-  nounCommand('api', 'talk to the Workload API as this process: fetch SVIDs and bundles, validate, watch', [
-    verbGroup('api', 'fetch', 'fetch X509-SVIDs, JWT-SVIDs or bundles', [
-      apiFetchX509Command,
-      apiFetchJwtCommand,
-      apiFetchBundlesCommand,
-    ]),
-    verbGroup('api', 'validate', 'validate a JWT-SVID', [apiValidateJwtCommand]),
-    apiWatchCommand,
-  ]),
-  healthcheckCommand,
-  versionCommand,
-];
 
 /** Commands from the design that later issues add; named in --help so users know what is coming (none left now). */
 const PLANNED: ReadonlyArray<readonly [string, string]> = [];
@@ -111,17 +35,7 @@ export async function main(argv: readonly string[], io: Io): Promise<ExitCode> {
   try {
     return await dispatch(argv, io);
   } catch (err) {
-    if (err instanceof UsageError) {
-      io.err(`tessera: ${err.message}\n`);
-      return ExitCode.usage;
-    }
-    if (err instanceof CommandFailure) {
-      io.err(`error: ${err.message.split('\n')[0]}\n`);
-      return ExitCode.failure;
-    }
-    const message = err instanceof Error ? err.message : String(err);
-    io.err(`tessera: ${message.split('\n')[0]}\n`);
-    return ExitCode.failure;
+    return reportFailure(err, argv, io);
   }
 }
 
@@ -145,18 +59,21 @@ async function dispatch(argv: readonly string[], io: Io): Promise<ExitCode> {
     return ExitCode.ok;
   }
   if (at === -1) {
-    if (values.version === true) return versionCommand.run([], io);
+    if (values.version === true) return runCommand('version', [], io);
     io.err(helpText());
     return ExitCode.usage;
   }
   const name = argv[at]!;
   const rest = argv.slice(at + 1);
-  const command = COMMANDS.find((c) => c.name === name);
-  if (command !== undefined) return command.run(rest, io);
+  if (COMMANDS.some((c) => c.name === name)) return runCommand(name, rest, io);
   if (PLANNED.some(([planned]) => planned === name)) {
     throw new UsageError(`command ${JSON.stringify(name)} is not yet built`);
   }
   throw new UsageError(`unknown command ${JSON.stringify(name)} (see "tessera --help")`);
+}
+
+function runCommand(name: string, args: readonly string[], io: Io): Promise<ExitCode> {
+  return COMMANDS.find((c) => c.name === name)!.run(args, io);
 }
 
 function invokedDirectly(): boolean {

@@ -182,8 +182,9 @@ export class WorkloadClient implements WorkloadCaller {
 
 /** grpc-js's wording when the channel could not connect (as opposed to a server that answered UNAVAILABLE). */
 function isConnectionFailure(details: string): boolean {
-  return /No connection established|Connection dropped|connect E[A-Z]+|Failed to connect/.test(details) ||
-    /\bE(CONNREFUSED|NOENT|ACCES|PERM|NOTSOCK)\b/.test(details);
+  // Anchored: an agent's own UNAVAILABLE message may mention ECONNREFUSED (its server is down), which says nothing
+  // about this client's connection to the agent.
+  return /^(No connection established|Connection dropped|Failed to connect|connect E[A-Z]+)/.test(details);
 }
 
 function connectReason(details: string, endpoint: WorkloadEndpoint): string {

@@ -4,6 +4,7 @@ import type {
   X509BundlesResponse,
   X509SvidResponse,
 } from '../common/grpc/workload-messages.js';
+import { STATUS_NAMES } from './admin-socket.js';
 import { CommandFailure } from './command.js';
 import type { WorkloadEndpoint } from './workload-endpoint.js';
 
@@ -60,7 +61,7 @@ export class WorkloadFailure extends CommandFailure {
   readonly details: string;
 
   constructor(message: string, code: number, details = '') {
-    super(message);
+    super(message, { status: STATUS_NAMES[code] ?? 'UNAVAILABLE' });
     this.code = code;
     this.details = details;
   }

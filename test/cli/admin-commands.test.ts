@@ -168,8 +168,8 @@ describe('entry commands', () => {
     expect(r.stdout).toMatch(/Created 1 of 3 entries\./);
     const lines = r.stderr.trimEnd().split('\n');
     expect(lines).toHaveLength(2);
-    expect(lines[0]).toMatch(/^error: entry 2 \(spiffe:\/\/acme\.test\/mixed\/bad\): .*unknown type "k8s"/);
-    expect(lines[1]).toMatch(/^error: entry 3 \(spiffe:\/\/acme\.test\/web\): .*already exists/);
+    expect(lines[0]).toMatch(/^tessera: entry 2 \(spiffe:\/\/acme\.test\/mixed\/bad\): .*unknown type "k8s"/);
+    expect(lines[1]).toMatch(/^tessera: entry 3 \(spiffe:\/\/acme\.test\/web\): .*already exists/);
     expect(await srv.datastore.entries.count()).toBe(before + 1);
 
     const j = await tessera(['entry', 'create', '--data', file, '-o', 'json']);
@@ -289,7 +289,7 @@ describe('token, bundle, healthcheck, audit', () => {
       const bad = await tessera(['healthcheck']);
       expect(bad.code).toBe(1);
       expect(bad.stdout).toBe('');
-      expect(bad.stderr).toMatch(/^error: server for acme\.test is not ready: [^\n]+\n$/);
+      expect(bad.stderr).toMatch(/^tessera: server for acme\.test is not ready: [^\n]+\n$/);
       const badJson = await tessera(['healthcheck', '-o', 'json']);
       expect(badJson.code).toBe(1);
       expect(JSON.parse(badJson.stdout)).toMatchObject({ ready: false });
@@ -397,13 +397,15 @@ describe('bad input: non-zero exit, one stderr line, nothing written', () => {
   type Row = [name: string, args: () => string[], exit: 1 | 2, stderr: RegExp, env?: NodeJS.ProcessEnv];
   const rows: Row[] = [
     // entry create
-    ['create: invalid SPIFFE ID', () => base('spiffe://acme.test/a//b'), 1, /^error: spiffe_id .* is not a valid SPIFFE ID: path cannot contain empty segments$/],
+    ['create: invalid SPIFFE ID', () => base('spiffe://acme.test/a//b'), 1, /^tessera: spiffe_id .* is not a valid SPIFFE ID: path cannot contain empty segments$/],
     ['create: foreign trust domain', () => base('spiffe://other.test/a'), 1, /not in trust domain "acme.test"/],
     ['create: unknown selector type', () => [...base('spiffe://acme.test/x').slice(0, 6), '--selector', 'k8s:ns:x'], 1, /unknown type "k8s"/],
     ['create: selector without colon', () => [...base('spiffe://acme.test/x').slice(0, 6), '--selector', 'uid1000'], 2, /--selector "uid1000" must be "type:value"/],
-    ['create: TTL over the worker ceiling', () => base('spiffe://acme.test/x', '--x509-ttl', '90000'), 1, /^error: x509_svid_ttl_seconds 90000 exceeds the worker ceiling of 86400 \(policy\.worker\.maxX509TtlSeconds\)$/],
+    ['create: TTL over the worker ceiling', () => base('spiffe://acme.test/x', '--x509-ttl', '90000'), 1, /^tessera: x509_svid_ttl_seconds 90000 exceeds the worker ceiling of 86400 \(policy\.worker\.maxX509TtlSeconds\)$/],
     ['create: TTL over the supervisor ceiling', () => base('spiffe://acme.test/x', '--role', 'supervisor', '--jwt-ttl', '301'), 1, /supervisor ceiling of 300/],
     ['create: negative TTL', () => base('spiffe://acme.test/x', '--x509-ttl=-1'), 2, /--x509-ttl must be between 0 and/],
+    ['create: negative TTL as its own argument', () => base('spiffe://acme.test/x', '--x509-ttl', '-5'), 2, /^tessera: --x509-ttl must be between 0 and \d+, not -5$/],
+    ['create: repeated single-valued option', () => base('spiffe://acme.test/x', '--hint', 'a', '--hint', 'b'), 2, /^tessera: --hint is given more than once \(give it once\)$/],
     ['create: TTL not a number', () => base('spiffe://acme.test/x', '--jwt-ttl', '1h'), 2, /--jwt-ttl must be a whole number/],
     ['create: duplicate entry', () => [...base('spiffe://acme.test/bad/existing').slice(0, 6), '--selector', 'unix:uid:7'], 1, /already exists/],
     ['create: worker with a supervisor identity', () => base('spiffe://acme.test/bad/boss'), 1, /already a supervisor identity \(entry "[0-9a-f-]+"\)/],
@@ -416,9 +418,9 @@ describe('bad input: non-zero exit, one stderr line, nothing written', () => {
     ['create: --data with flags', () => ['entry', 'create', '--data', 'x.json', '--hint', 'h'], 2, /--data cannot be combined with --hint/],
     ['create: --data missing file', () => ['entry', 'create', '--data', '/nonexistent/x.json'], 2, /cannot read --data/],
     ['create: unknown option', () => [...base('spiffe://acme.test/x'), '--ttl', '5'], 2, /unknown option '--ttl'/],
-    ['create: unreachable socket', () => base('spiffe://acme.test/x'), 1, /^error: cannot reach the server admin socket at \/nonexistent-dir\/admin\.sock: no such socket/, UNREACHABLE],
+    ['create: unreachable socket', () => base('spiffe://acme.test/x'), 1, /^tessera: cannot reach the server admin socket at \/nonexistent-dir\/admin\.sock: no such socket/, UNREACHABLE],
     // entry update
-    ['update: unknown ID', () => ['entry', 'update', '--id', UNKNOWN, '--hint', 'x'], 1, /^error: entry "00000000-0000-4000-8000-000000000000" not found$/],
+    ['update: unknown ID', () => ['entry', 'update', '--id', UNKNOWN, '--hint', 'x'], 1, /^tessera: entry "00000000-0000-4000-8000-000000000000" not found$/],
     ['update: malformed ID', () => ['entry', 'update', '--id', 'nope', '--hint', 'x'], 1, /is not an entry ID/],
     ['update: missing --id', () => ['entry', 'update', '--hint', 'x'], 2, /--id is required/],
     ['update: nothing to change', () => ['entry', 'update', '--id', entryId], 2, /nothing to change/],
@@ -436,7 +438,7 @@ describe('bad input: non-zero exit, one stderr line, nothing written', () => {
     ['delete: unreachable socket', () => ['entry', 'delete', '--id', entryId], 1, /cannot reach the server admin socket/, UNREACHABLE],
     // entry show
     ['show: unknown ID', () => ['entry', 'show', '--id', UNKNOWN], 1, /not found/],
-    ['show: unknown SPIFFE ID', () => ['entry', 'show', '--spiffe-id', 'spiffe://acme.test/none'], 1, /^error: no entry has SPIFFE ID "spiffe:\/\/acme\.test\/none"$/],
+    ['show: unknown SPIFFE ID', () => ['entry', 'show', '--spiffe-id', 'spiffe://acme.test/none'], 1, /^tessera: no entry has SPIFFE ID "spiffe:\/\/acme\.test\/none"$/],
     ['show: invalid SPIFFE ID', () => ['entry', 'show', '--spiffe-id', 'acme.test/web'], 1, /not a valid SPIFFE ID/],
     ['show: neither flag', () => ['entry', 'show'], 2, /exactly one of --id or --spiffe-id/],
     ['show: both flags', () => ['entry', 'show', '--id', entryId, '--spiffe-id', 'spiffe://acme.test/x'], 2, /exactly one/],
@@ -449,7 +451,7 @@ describe('bad input: non-zero exit, one stderr line, nothing written', () => {
     ['count: unreachable socket', () => ['entry', 'count'], 1, /cannot reach/, UNREACHABLE],
     ['entry: unknown verb', () => ['entry', 'frob'], 2, /unknown command "entry frob"/],
     // agent
-    ['agent show: unknown agent', () => ['agent', 'show', '--spiffe-id', 'spiffe://acme.test/tessera/agent/x/none'], 1, /^error: agent "spiffe:\/\/acme\.test\/tessera\/agent\/x\/none" not found$/],
+    ['agent show: unknown agent', () => ['agent', 'show', '--spiffe-id', 'spiffe://acme.test/tessera/agent/x/none'], 1, /^tessera: agent "spiffe:\/\/acme\.test\/tessera\/agent\/x\/none" not found$/],
     ['agent show: invalid SPIFFE ID', () => ['agent', 'show', '--spiffe-id', 'node-1'], 1, /not a valid SPIFFE ID/],
     ['agent show: missing --spiffe-id', () => ['agent', 'show'], 2, /--spiffe-id is required/],
     ['agent ban: unknown agent', () => ['agent', 'ban', '--spiffe-id', 'spiffe://acme.test/tessera/agent/x/none'], 1, /not found/],
@@ -460,7 +462,7 @@ describe('bad input: non-zero exit, one stderr line, nothing written', () => {
     ['agent evict: unreachable socket', () => ['agent', 'evict', '--spiffe-id', AGENT], 1, /cannot reach/, UNREACHABLE],
     ['agent list: unreachable socket', () => ['agent', 'list'], 1, /cannot reach/, UNREACHABLE],
     // token
-    ['token: TTL over the maximum', () => ['token', 'generate', '--ttl', '86401'], 1, /^error: ttl_seconds 86401 is out of range; use 1 to 86400/],
+    ['token: TTL over the maximum', () => ['token', 'generate', '--ttl', '86401'], 1, /^tessera: ttl_seconds 86401 is out of range; use 1 to 86400/],
     ['token: TTL zero', () => ['token', 'generate', '--ttl', '0'], 2, /--ttl must be between 1 and/],
     ['token: invalid alias', () => ['token', 'generate', '--spiffe-id', 'spiffe://acme.test/a b'], 1, /not a valid SPIFFE ID/],
     ['token: reserved alias', () => ['token', 'generate', '--spiffe-id', 'spiffe://acme.test/tessera/x'], 1, /reserved/],
@@ -470,7 +472,7 @@ describe('bad input: non-zero exit, one stderr line, nothing written', () => {
     ['bundle: bad --format', () => ['bundle', 'show', '--format', 'der'], 2, /--format must be "pem" or "spiffe"/],
     ['bundle: unreachable socket', () => ['bundle', 'show'], 1, /cannot reach/, UNREACHABLE],
     // healthcheck
-    ['healthcheck: unreachable socket', () => ['healthcheck'], 1, /^error: cannot reach the server admin socket at/, UNREACHABLE],
+    ['healthcheck: unreachable socket', () => ['healthcheck'], 1, /^tessera: cannot reach the server admin socket at/, UNREACHABLE],
     ['healthcheck: unknown option', () => ['healthcheck', '--verbose'], 2, /unknown option/],
     // audit
     ['audit: bad --since', () => ['audit', 'list', '--since', 'yesterday'], 2, /--since "yesterday" must be Unix milliseconds/],
@@ -485,8 +487,20 @@ describe('bad input: non-zero exit, one stderr line, nothing written', () => {
     expect(r.code, r.stderr).toBe(exit);
     expect(r.stdout).toBe('');
     expect(r.stderr).toMatch(/^[^\n]+\n$/);
-    expect(r.stderr).toMatch(exit === 2 ? /^tessera: / : /^error: /);
+    expect(r.stderr).toMatch(/^tessera: /);
     expect(r.stderr.trimEnd()).toMatch(stderr);
+    expect(srv.rowCounts()).toEqual(before);
+  });
+
+  it('under --output json a server refusal is one JSON line on stderr with its gRPC status name, exit 1', async () => {
+    const before = srv.rowCounts();
+    const r = await tessera(['entry', 'update', '--id', UNKNOWN, '--hint', 'x', '-o', 'json']);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toBe(JSON.stringify({ error: { code: 'NOT_FOUND', message: `entry "${UNKNOWN}" not found` } }) + '\n');
+    const usage = await tessera(['entry', 'update', '--id', UNKNOWN, '--hint', 'x', '--hint', 'y', '--output=json']);
+    expect(usage.code).toBe(2);
+    expect(JSON.parse(usage.stderr)).toEqual({ error: { code: 'USAGE', message: '--hint is given more than once (give it once)' } });
     expect(srv.rowCounts()).toEqual(before);
   });
 });

@@ -507,7 +507,7 @@ describe('tessera api fetch jwt', () => {
     oneLine(
       await tessera(withSocket('api', 'fetch', 'jwt', '--audience', 'a', '--spiffe-id', 'spiffe://example.org/other')),
       1,
-      /^error: no identity issued for this process \(/,
+      /^tessera: no identity issued for this process \(/,
     );
   });
 
@@ -585,7 +585,7 @@ describe('tessera api validate jwt', () => {
   });
 
   it.each([
-    ['the wrong audience', async () => token(['svc-b']), /^error: invalid JWT-SVID: token audience \["svc-b"\]/],
+    ['the wrong audience', async () => token(['svc-b']), /^tessera: invalid JWT-SVID: token audience \["svc-b"\]/],
     [
       'a forged signature',
       async () =>
@@ -596,9 +596,9 @@ describe('tessera api validate jwt', () => {
           now: new Date(),
           ttlSeconds: 120,
         }),
-      /^error: invalid JWT-SVID: token signature does not verify/,
+      /^tessera: invalid JWT-SVID: token signature does not verify/,
     ],
-    ['garbage', async () => 'not-a-jwt', /^error: invalid JWT-SVID: /],
+    ['garbage', async () => 'not-a-jwt', /^tessera: invalid JWT-SVID: /],
   ])('%s: exit 1, one line', async (_what, make, message) => {
     oneLine(await tessera(withSocket('api', 'validate', 'jwt', '--audience', 'svc-a', '--token', await make())), 1, message);
   });
@@ -691,19 +691,19 @@ describe('endpoints and failures', () => {
     oneLine(
       await tessera(['api', 'fetch', 'x509', '--socket', missing]),
       1,
-      new RegExp(`^error: cannot reach the Workload API at ${missing.replace(/[.]/g, '\\.')}: no such socket`),
+      new RegExp(`^tessera: cannot reach the Workload API at ${missing.replace(/[.]/g, '\\.')}: no such socket`),
     );
     // The default socket (relative to the working directory) is named when nothing is configured.
-    oneLine(await tessera(['api', 'fetch', 'bundles']), 1, /^error: cannot reach the Workload API at .*\/\.tessera\/agent\/api\.sock: /);
+    oneLine(await tessera(['api', 'fetch', 'bundles']), 1, /^tessera: cannot reach the Workload API at .*\/\.tessera\/agent\/api\.sock: /);
     // A watch whose first connection fails exits too.
-    oneLine(await tessera(['api', 'watch', '--socket', missing]), 1, /^error: cannot reach the Workload API at /);
+    oneLine(await tessera(['api', 'watch', '--socket', missing]), 1, /^tessera: cannot reach the Workload API at /);
   });
 
   it('a tcp endpoint with nothing listening exits 1 with one line', async () => {
     oneLine(
       await tessera(['api', 'fetch', 'x509'], { env: { SPIFFE_ENDPOINT_SOCKET: 'tcp://127.0.0.1:1' } }),
       1,
-      /^error: cannot reach the Workload API at tcp:\/\/127\.0\.0\.1:1: connection refused/,
+      /^tessera: cannot reach the Workload API at tcp:\/\/127\.0\.0\.1:1: connection refused/,
     );
   });
 
@@ -720,7 +720,7 @@ describe('endpoints and failures', () => {
         oneLine(
           await tessera([...args, '--socket', deny.socketPath]),
           1,
-          /^error: no identity issued for this process \(the Workload API at .* said "no identity issued"; is there a registration entry whose selectors match this process\?\)\n$/,
+          /^tessera: no identity issued for this process \(the Workload API at .* said "no identity issued"; is there a registration entry whose selectors match this process\?\)\n$/,
         );
       }
     } finally {

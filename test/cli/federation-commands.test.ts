@@ -204,7 +204,7 @@ describe('federation round trip', () => {
       const failed = await tessera(['federation', 'refresh', '--trust-domain', 'b.test']);
       expect(failed.code).toBe(1);
       expect(failed.stdout).toBe('');
-      expect(failed.stderr).toBe('error: https://b.test/v2: connection refused\n');
+      expect(failed.stderr).toBe('tessera: https://b.test/v2: connection refused\n');
     } finally {
       control.refreshError = undefined;
     }
@@ -215,12 +215,12 @@ describe('federation round trip', () => {
       'federation', 'create', '--trust-domain', 'acme.test', '--bundle-endpoint-url', 'https://acme.test/', '--profile', 'https_web',
     ]);
     expect(own.code).toBe(1);
-    expect(own.stderr).toMatch(/^error: [^\n]*cannot federate with its own trust domain\n$/);
+    expect(own.stderr).toMatch(/^tessera: [^\n]*cannot federate with its own trust domain\n$/);
     const dup = await tessera([
       'federation', 'create', '--trust-domain', 'b.test', '--bundle-endpoint-url', 'https://b.test/', '--profile', 'https_web',
     ]);
     expect(dup.code).toBe(1);
-    expect(dup.stderr).toMatch(/^error: [^\n]*already exists\n$/);
+    expect(dup.stderr).toMatch(/^tessera: [^\n]*already exists\n$/);
   });
 
   it('delete removes the relationship and its bundle; show then fails with NOT_FOUND', async () => {
@@ -234,7 +234,7 @@ describe('federation round trip', () => {
     });
     const gone = await tessera(['federation', 'show', '--trust-domain', 'b.test']);
     expect(gone.code).toBe(1);
-    expect(gone.stderr).toBe('error: no federation relationship with "b.test"\n');
+    expect(gone.stderr).toBe('tessera: no federation relationship with "b.test"\n');
     expect(ok(await tessera(['federation', 'list'])).stdout).toBe('No federation relationships.\n');
   });
 });

@@ -86,7 +86,7 @@ describe('tessera authority', () => {
     // A second prepare is refused while one is prepared (exit 1, one line naming the key).
     const again = runCli(['authority', 'prepare', '--kind', 'jwt', '--socket', server.adminSocket]);
     expect(again.code).toBe(1);
-    expect(again.stderr).toMatch(/^error: .*already prepared.*\n$/);
+    expect(again.stderr).toMatch(/^tessera: .*already prepared.*\n$/);
 
     // Activation is refused until the key has been published for one refresh hint (1 s); retry until accepted.
     const activated = await until('activation accepted', () => {
@@ -107,7 +107,7 @@ describe('tessera authority', () => {
 
     const none = runCli(['authority', 'activate', '--kind', 'jwt', '--socket', server.adminSocket]);
     expect(none.code).toBe(1);
-    expect(none.stderr).toMatch(/^error: no JWT key is prepared/);
+    expect(none.stderr).toMatch(/^tessera: no JWT key is prepared/);
 
     const audit = cliJson<{ events: { kind: string }[] }>(server.adminSocket, ['audit', 'list']);
     expect(audit.events.map((e) => e.kind).filter((k) => k.startsWith('authority.'))).toEqual([

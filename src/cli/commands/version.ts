@@ -1,6 +1,6 @@
-import { parseArgs } from 'node:util';
-import { ExitCode, UsageError, parseArgsReason, type Command } from '../command.js';
+import { ExitCode, UsageError, type Command } from '../command.js';
 import type { Io } from '../io.js';
+import { parseOptions } from '../parse-options.js';
 import { readPackageInfo } from '../../common/version.js';
 
 const HELP = `Usage: tessera version [--output text|json]
@@ -16,25 +16,15 @@ export const versionCommand: Command = {
   name: 'version',
   summary: 'print the tessera version',
   async run(args: readonly string[], io: Io): Promise<ExitCode> {
-    let values: { output?: string; help?: boolean };
-    try {
-      ({ values } = parseArgs({
-        args: [...args],
-        options: {
-          output: { type: 'string', short: 'o', default: 'text' },
-          help: { type: 'boolean', short: 'h' },
-        },
-        allowPositionals: false,
-        strict: true,
-      }));
-    } catch (err) {
-      throw new UsageError(parseArgsReason(err));
-    }
-    if (values.help === true) {
+    const values = parseOptions(args, {
+      output: { type: 'string', short: 'o' },
+      help: { type: 'boolean', short: 'h' },
+    });
+    if (values['help'] === true) {
       io.out(HELP);
       return ExitCode.ok;
     }
-    const output = values.output;
+    const output = values['output'] ?? 'text';
     if (output !== 'text' && output !== 'json') {
       throw new UsageError(`--output must be "text" or "json", not ${JSON.stringify(output)}`);
     }

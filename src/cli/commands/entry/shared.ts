@@ -213,7 +213,7 @@ export function printEntries(ctx: AdminCommandContext, entries: readonly EntryMe
 
 /**
  * Prints the per-item results of a create: each created entry on stdout (a block, or {"results": [...]} in JSON),
- * each failure as one `error: ...` line on stderr. Exit 1 if any item failed.
+ * each failure as one `tessera: ...` line on stderr. Exit 1 if any item failed.
  */
 export function printCreateResults(
   ctx: AdminCommandContext,
@@ -239,7 +239,7 @@ export function printCreateResults(
   results.forEach((r, i) => {
     if (r.error_code === 0) return;
     const which = sent.length > 1 ? `entry ${i + 1} (${sent[i]?.spiffe_id || 'no SPIFFE ID'}): ` : '';
-    ctx.io.err(`error: ${which}${r.error_message}\n`);
+    ctx.io.err(`tessera: ${which}${r.error_message}\n`);
   });
   return failed > 0 ? ExitCode.failure : ExitCode.ok;
 }

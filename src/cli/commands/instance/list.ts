@@ -1,11 +1,11 @@
-import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { loadService } from '../../../common/grpc/protos.js';
 import { AdminClient } from '../../admin-client.js';
 import { resolveAdminSocket } from '../../admin-socket.js';
-import { CommandFailure, ExitCode, UsageError, parseArgsReason, type Command } from '../../command.js';
+import { CommandFailure, ExitCode, UsageError, type Command } from '../../command.js';
 import { formatUnixSeconds, plural, table } from '../../format.js';
 import type { Io } from '../../io.js';
+import { parseOptions } from '../../parse-options.js';
 
 export const DEFAULT_AGENT_ADMIN_SOCKET = './.tessera/agent/admin.sock';
 export const AGENT_ADMIN_SOCKET_ENV = 'TESSERA_AGENT_ADMIN_SOCKET';
@@ -61,23 +61,13 @@ export const instanceListCommand: Command = {
   name: 'list',
   summary: 'list live workload instances and their SVIDs',
   async run(args: readonly string[], io: Io): Promise<ExitCode> {
-    let values: Record<string, string | boolean | undefined>;
-    try {
-      ({ values } = parseArgs({
-        args: [...args],
-        options: {
-          socket: { type: 'string' },
-          server: { type: 'boolean' },
-          'server-socket': { type: 'string' },
-          output: { type: 'string', short: 'o' },
-          help: { type: 'boolean', short: 'h' },
-        },
-        allowPositionals: false,
-        strict: true,
-      }));
-    } catch (err) {
-      throw new UsageError(parseArgsReason(err));
-    }
+    const values = parseOptions(args, {
+      socket: { type: 'string' },
+      server: { type: 'boolean' },
+      'server-socket': { type: 'string' },
+      output: { type: 'string', short: 'o' },
+      help: { type: 'boolean', short: 'h' },
+    });
     if (values['help'] === true) {
       io.out(HELP);
       return ExitCode.ok;
