@@ -65,7 +65,7 @@ export const COMMANDS: readonly Command[] = [
       (await import('./commands/authority/activate.js')).authorityActivateCommand),
   ]),
   nounCommand('audit', 'query the audit trail', [
-    cmd('list', 'list audit events, oldest first', async () =>
+    cmd('list', 'list audit events, oldest first, one page (at most --limit events and 1 MiB) at a time', async () =>
       (await import('./commands/audit/list.js')).auditListCommand),
   ]),
   nounCommand('instance', 'list live workload instances and their SVIDs', [
