@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs beyond npm packages (run by `npm test` as its pretest step; idempotent and quick
-# once done): the Go modules of the go-spiffe interop harness, and PyJWT for the Python JWT validator.
+# once done): the Go modules of the go-spiffe interop harness and of the Kubernetes manifest check (k8s.io/api), and
+# PyJWT for the Python JWT validator.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +11,7 @@ if [ ! -x "$GO" ]; then
   exit 1
 fi
 (cd test/interop && "$GO" mod download)
+(cd test/deploy && "$GO" mod download)
 
 # PyJWT (test/interop/validate_jwt.py) from PyPI into a venv under the git-ignored .tessera/.
 if ! .tessera/pyjwt-venv/bin/python -c 'import jwt, cryptography' 2>/dev/null; then
