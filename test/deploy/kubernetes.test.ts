@@ -25,7 +25,7 @@ afterAll(async () => {
 });
 
 function runGo(go: string, args: string[], manifests?: string) {
-  const env = { ...process.env, PATH: [dirname(go), process.env['PATH'] ?? ''].join(delimiter) };
+  const env: NodeJS.ProcessEnv = { ...process.env, PATH: [dirname(go), process.env['PATH'] ?? ''].join(delimiter) };
   if (manifests !== undefined) env['TESSERA_MANIFESTS'] = manifests;
   else delete env['TESSERA_MANIFESTS'];
   const r = spawnSync(go, args, { cwd: DEPLOY_TEST_DIR, env, encoding: 'utf8', timeout: GO_TIMEOUT_MS });
