@@ -13,6 +13,14 @@ fi
 (cd test/interop && "$GO" mod download)
 (cd test/deploy && "$GO" mod download)
 
+# test/deploy/systemd.test.ts verifies the units with systemd-analyze and runs their readiness checks (/bin/sh, curl).
+for tool in /usr/bin/systemd-analyze /usr/bin/curl; do
+  if [ ! -x "$tool" ]; then
+    echo "test-deps: $tool is needed by test/deploy/systemd.test.ts (Debian: apt-get install systemd curl)" >&2
+    exit 1
+  fi
+done
+
 # PyJWT (test/interop/validate_jwt.py) from PyPI into a venv under the git-ignored .tessera/.
 if ! .tessera/pyjwt-venv/bin/python -c 'import jwt, cryptography' 2>/dev/null; then
   python3 -m venv .tessera/pyjwt-venv
