@@ -145,7 +145,8 @@ function localConfig(noun: 'server' | 'agent', dir: string): Record<string, any>
 
 /** The unit's ExecStartPost, with the installed binary and the unit's paths replaced, run by /bin/sh. */
 function runReadinessCheck(unit: string, replace: [string | RegExp, string][]) {
-  let cmd = one(section(unitText(unit), 'Service'), 'ExecStartPost')!;
+  // systemd turns `$$` into `$` before running the command.
+  let cmd = one(section(unitText(unit), 'Service'), 'ExecStartPost')!.replaceAll('$$', '$');
   const binary: [string, string][] = cmd.includes(INSTALLED_TESSERA) ? [[INSTALLED_TESSERA, `${process.execPath} ${CLI}`]] : [];
   for (const [from, to] of [...binary, ...replace]) {
     const next = cmd.replace(from, to);
