@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs beyond npm packages (run by `npm test` as its pretest step; idempotent and quick
-# once done): the Go modules of the go-spiffe interop harness, PyJWT for the Python JWT validator, py-spiffe, and the
-# java-spiffe client of test/interop/java (Maven; its downloads are cached in ~/.m2).
+# once done): the Go modules of the go-spiffe interop harness and of the Kubernetes manifest check (k8s.io/api), PyJWT
+# for the Python JWT validator, py-spiffe, and the java-spiffe client of test/interop/java (Maven; its downloads are
+# cached in ~/.m2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +12,15 @@ if [ ! -x "$GO" ]; then
   exit 1
 fi
 (cd test/interop && "$GO" mod download)
+(cd test/deploy && "$GO" mod download)
+
+# test/deploy/systemd.test.ts verifies the units with systemd-analyze and runs their readiness checks (/bin/sh, curl).
+for tool in /usr/bin/systemd-analyze /usr/bin/curl; do
+  if [ ! -x "$tool" ]; then
+    echo "test-deps: $tool is needed by test/deploy/systemd.test.ts (Debian: apt-get install systemd curl)" >&2
+    exit 1
+  fi
+done
 
 # PyJWT (test/interop/validate_jwt.py) from PyPI into a venv under the git-ignored .tessera/.
 if ! .tessera/pyjwt-venv/bin/python -c 'import jwt, cryptography' 2>/dev/null; then

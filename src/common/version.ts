@@ -2,7 +2,13 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+/** Our package's name on npm (`tessera` there is an unrelated project); the program it installs is `tessera`. */
+export const PACKAGE_NAME = 'tessera-spiffe';
+/** The command name: package.json's `bin` key, what `tessera version` prints. */
+export const PROGRAM_NAME = 'tessera';
+
 export interface PackageInfo {
+  /** The program's name ({@link PROGRAM_NAME}), not the npm package's. */
   readonly name: string;
   readonly version: string;
 }
@@ -22,10 +28,10 @@ export function readPackageInfo(from: string = fileURLToPath(import.meta.url)): 
     }
     if (text !== undefined) {
       const pkg = JSON.parse(text) as { name?: unknown; version?: unknown };
-      if (pkg.name === 'tessera' && typeof pkg.version === 'string') return { name: pkg.name, version: pkg.version };
+      if (pkg.name === PACKAGE_NAME && typeof pkg.version === 'string') return { name: PROGRAM_NAME, version: pkg.version };
     }
     const parent = dirname(dir);
-    if (parent === dir) throw new Error('cannot find the tessera package.json above ' + JSON.stringify(from));
+    if (parent === dir) throw new Error(`cannot find the ${PACKAGE_NAME} package.json above ${JSON.stringify(from)}`);
     dir = parent;
   }
 }
