@@ -3,7 +3,7 @@ import { SELECTOR_FORMS, checkSelector } from '../../common/selectors.js';
 import { isSpiffeError } from '../../spiffe/errors.js';
 import { SpiffeId, TrustDomain } from '../../spiffe/id/index.js';
 import { validateDnsName } from '../../spiffe/x509svid/dns-name.js';
-import type { EntryInput, EntryStore, Role, Selector } from '../datastore/index.js';
+import type { EntryInput, EntryStore, FederationStore, Role, Selector } from '../datastore/index.js';
 
 /**
  * Server-side validation of registration entries (architecture §3): every field of an entry as it arrives over the
@@ -390,6 +390,24 @@ export async function checkRoleDisjoint(
     throw failedPrecondition(
       `spiffe_id ${q(input.spiffeId)} is a ${other} identity earlier in this batch; ` +
         `an identity is either supervisor or worker, never both`,
+    );
+  }
+}
+
+/**
+ * An entry may federate only with a trust domain this server knows: a federation relationship or a stored bundle
+ * (as SPIRE refuses an entry federating with a trust domain it has no bundle for). Otherwise its workloads would be
+ * promised a bundle that never comes. FAILED_PRECONDITION naming the first unknown one and what to do.
+ */
+export async function checkFederatesWithKnown(
+  input: Pick<EntryInput, 'federatesWith'>,
+  federation: Pick<FederationStore, 'get' | 'bundle'>,
+): Promise<void> {
+  for (const [i, td] of input.federatesWith.entries()) {
+    if ((await federation.get(td)) !== null || (await federation.bundle(td)) !== null) continue;
+    throw failedPrecondition(
+      `federates_with[${i}] ${q(td)} has no federation relationship or bundle on this server; ` +
+        `create one first (tessera federation create --trust-domain ${td} ...)`,
     );
   }
 }
