@@ -37,6 +37,7 @@ import { healthcheckCommand } from './commands/healthcheck.js';
 import { instanceListCommand } from './commands/instance/list.js';
 import { tokenGenerateCommand } from './commands/token/generate.js';
 import { agentRunCommand } from './commands/agent-run.js';
+import { selectorsCommand } from './commands/selectors.js';
 import { serverCommand } from './commands/server.js';
 import { versionCommand } from './commands/version.js';
 import { processIo, type Io } from './io.js';
@@ -84,6 +85,7 @@ const COMMANDS: readonly Command[] = [
     verbGroup('api', 'validate', 'validate a JWT-SVID', [apiValidateJwtCommand]),
     apiWatchCommand,
   ]),
+  selectorsCommand,
   healthcheckCommand,
   versionCommand,
 ];
