@@ -30,6 +30,7 @@ import {
   type AncestorInstance,
   type InstanceMatch,
 } from './matching.js';
+import { RefusalLog } from './refusal-log.js';
 import { InstanceSession, type InstanceIdentity, type JwtMinter, type SessionContext } from './session.js';
 
 export interface WorkloadManagerOptions {
@@ -70,6 +71,8 @@ export interface WorkloadManagerOptions {
    * entry set: the agent reports it to the server's audit trail.
    */
   readonly onRoleConflict?: (event: RoleConflictEvent) => void;
+  /** A refused workload's selectors are logged at most once per (uid, binary) per this interval. Default 60 s. */
+  readonly refusalLogIntervalMs?: number;
 }
 
 export interface RoleConflictEvent {
@@ -125,6 +128,7 @@ export class WorkloadManager implements WorkloadIdentityProvider {
   /** Role conflicts already reported (process instance + entries), so a retrying workload is reported once. */
   readonly #conflictsReported = new Set<string>();
   readonly #keys: KeyPool;
+  readonly #refusals: RefusalLog;
   #entries: AgentEntry[] = [];
   /** The entries with a unix:sha256 selector: only callers one of them could match get their binary hashed. */
   #sha256Entries: AgentEntry[] = [];
@@ -140,6 +144,7 @@ export class WorkloadManager implements WorkloadIdentityProvider {
     this.#clock = options.clock ?? systemClock;
     const manager = this;
     this.#keys = new KeyPool({ target: options.keyPoolSize ?? 128 });
+    this.#refusals = new RefusalLog(options.log, this.#clock, options.refusalLogIntervalMs);
     this.#ctx = {
       trustDomain: options.trustDomain,
       clock: this.#clock,
@@ -380,7 +385,7 @@ export class WorkloadManager implements WorkloadIdentityProvider {
       session.close();
       if (!this.#sessions.has(processKey)) this.#ancestry.delete(processKey);
       if (isTesseraError(err) && err.code === 'PERMISSION_DENIED') {
-        this.#o.log.info({ pid: process.pid, reason: err.message }, 'Workload refused');
+        this.#refusals.refused(process.pid, process.selectors, err.message);
       }
       throw err;
     }
