@@ -24,6 +24,7 @@ import { bundleShowCommand } from './commands/bundle/show.js';
 import { entryCountCommand } from './commands/entry/count.js';
 import { entryCreateCommand } from './commands/entry/create.js';
 import { entryDeleteCommand } from './commands/entry/delete.js';
+import { entryExplainCommand } from './commands/entry/explain.js';
 import { entryListCommand } from './commands/entry/list.js';
 import { entryShowCommand } from './commands/entry/show.js';
 import { entryUpdateCommand } from './commands/entry/update.js';
@@ -51,6 +52,7 @@ const COMMANDS: readonly Command[] = [
     entryShowCommand,
     entryListCommand,
     entryCountCommand,
+    entryExplainCommand,
   ]),
   nounCommand('agent', 'run the node agent; list, show, ban and evict attested agents', [
     agentListCommand,
