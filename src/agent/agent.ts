@@ -261,6 +261,7 @@ export async function startAgent(config: AgentConfig, options: StartAgentOptions
     await startAgentAdminApi({
       socketPath: adminSocket,
       instances: () => manager.instances(),
+      explain: (pid) => manager.explain(pid),
       log: log.child({ component: 'agent-admin' }),
     }).then(
       (adminApi) => cleanups.push(() => adminApi.stop()),

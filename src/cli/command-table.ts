@@ -21,6 +21,8 @@ export const COMMANDS: readonly Command[] = [
     cmd('list', 'list registration entries', async () => (await import('./commands/entry/list.js')).entryListCommand),
     cmd('count', 'count registration entries', async () =>
       (await import('./commands/entry/count.js')).entryCountCommand),
+    cmd('explain', "show a process's selectors and why each entry does or does not apply to it (agent admin socket)", async () =>
+      (await import('./commands/entry/explain.js')).entryExplainCommand),
   ]),
   nounCommand('agent', 'run the node agent and check its health; list, show, ban and evict attested agents', [
     cmd('list', 'list attested agents', async () => (await import('./commands/agent/list.js')).agentListCommand),
@@ -88,6 +90,8 @@ export const COMMANDS: readonly Command[] = [
     cmd('watch', "watch this process's X509-SVID updates", async () =>
       (await import('./commands/api/watch.js')).apiWatchCommand),
   ]),
+  cmd('selectors', 'list the selector types entries may use and which attestor emits each', async () =>
+    (await import('./commands/selectors.js')).selectorsCommand),
   cmd('healthcheck', 'check that the server is ready (exit 0) or not (exit 1)', async () =>
     (await import('./commands/healthcheck.js')).healthcheckCommand),
   cmd('version', 'print the tessera version', async () => (await import('./commands/version.js')).versionCommand),

@@ -15,6 +15,8 @@ import type {
   WorkloadSelector,
 } from '../../src/agent/types.js';
 import { createTestAuthority, type TestAuthority } from '../helpers/test-authority.js';
+import { fakeClock } from '../helpers/fake-clock.js';
+import { captureLogger } from '../helpers/log-capture.js';
 
 /** Processes by pid; exit(pid) ends their watch. */
 class FakeAttestor implements WorkloadAttestor {
@@ -323,5 +325,71 @@ describe('WorkloadManager', () => {
     ]);
     await s.manager.session(caller(10));
     expect(s.attestor.wantSha256).toEqual([false, false, true]);
+  });
+});
+
+describe('WorkloadManager logs refused workloads with their selectors (issue 15)', () => {
+  const REFUSED = /^Workload refused; see "tessera entry explain --pid"/;
+
+  async function refusalSetup(manager: Partial<WorkloadManagerOptions> = {}) {
+    const clock = fakeClock();
+    const capture = captureLogger('info');
+    const s = await setup({ manager: { log: capture.log, clock, refusalLogIntervalMs: 60_000, ...manager } });
+    const refusals = () => capture.lines().filter((l) => REFUSED.test(String(l['msg'])));
+    return { s, clock, refusals };
+  }
+
+  it('logs no-match refusals at info with uid, binary, selectors and reason, once per (uid, binary) per interval', async () => {
+    const { s, clock, refusals } = await refusalSetup();
+    s.sync([entry('e1', 'spiffe://example.org/w', ['unix:uid:2000', 'unix:path:/bin/a'])]);
+    s.attestor.set(10, ['unix:uid:1000', 'unix:path:/bin/a', 'cgroup:path:/app.slice']);
+    s.attestor.set(11, ['unix:uid:1000', 'unix:path:/bin/a', 'cgroup:path:/app.slice'], 2000n);
+    s.attestor.set(12, ['unix:uid:1000', 'unix:path:/bin/b']);
+    expect(await codeOf(s.manager.session(caller(10)))).toBe('PERMISSION_DENIED');
+    expect(refusals()).toHaveLength(1);
+    expect(refusals()[0]).toMatchObject({
+      pid: 10,
+      uid: 1000,
+      exe: '/bin/a',
+      selectors: ['unix:uid:1000', 'unix:path:/bin/a', 'cgroup:path:/app.slice'],
+      reason: 'no registration entry matches the caller',
+    });
+    expect([30, 'info']).toContain(refusals()[0]!['level']);
+    expect(refusals()[0]).not.toHaveProperty('err');
+
+    // Same uid and binary within the interval: counted, not logged. Another binary: logged.
+    expect(await codeOf(s.manager.session(caller(11)))).toBe('PERMISSION_DENIED');
+    expect(await codeOf(s.manager.session(caller(10)))).toBe('PERMISSION_DENIED');
+    expect(refusals()).toHaveLength(1);
+    expect(await codeOf(s.manager.session(caller(12)))).toBe('PERMISSION_DENIED');
+    expect(refusals()).toHaveLength(2);
+    expect(refusals()[1]).toMatchObject({ pid: 12, exe: '/bin/b' });
+
+    clock.advance(60_000);
+    expect(await codeOf(s.manager.session(caller(11)))).toBe('PERMISSION_DENIED');
+    expect(refusals()).toHaveLength(3);
+    expect(refusals()[2]).toMatchObject({ pid: 11, exe: '/bin/a', suppressed: 2 });
+  });
+
+  it('logs a supervisor/worker rule refusal with the rule named', async () => {
+    const { s, refusals } = await refusalSetup();
+    s.attestor.set(10, ['unix:uid:1000']);
+    s.sync([
+      entry('sup', 'spiffe://example.org/sup', ['unix:uid:1000'], { role: 'supervisor' }),
+      entry('work', 'spiffe://example.org/work', ['unix:uid:1000']),
+    ]);
+    expect(await codeOf(s.manager.session(caller(10)))).toBe('PERMISSION_DENIED');
+    expect(refusals()).toHaveLength(1);
+    expect(refusals()[0]!['reason']).toMatch(/matches both supervisor entries \(sup\) and worker entries \(work\)/);
+    expect(refusals()[0]!['selectors']).toEqual(['unix:uid:1000']);
+  });
+
+  it('logs nothing for a workload that is served', async () => {
+    const { s, refusals } = await refusalSetup();
+    s.attestor.set(10, ['unix:uid:1000']);
+    s.sync([entry('e1', 'spiffe://example.org/w', ['unix:uid:1000'])]);
+    await s.manager.session(caller(10));
+    expect(refusals()).toEqual([]);
+    s.manager.close();
   });
 });

@@ -71,6 +71,7 @@ beforeAll(async () => {
       attestedAt: Math.floor(Date.now() / 1000),
     });
   }
+  await srv.datastore.federation.create({ trustDomain: 'partner.test', bundleEndpointUrl: 'https://partner.test/', profile: 'https_web' });
 });
 afterAll(async () => srv?.close());
 
@@ -412,6 +413,10 @@ describe('bad input: non-zero exit, one stderr line, nothing written', () => {
     ['create: bad role', () => base('spiffe://acme.test/x', '--role', 'boss'), 2, /--role must be "worker" or "supervisor"/],
     ['create: bad DNS name', () => base('spiffe://acme.test/x', '--dns', 'bad name'), 1, /dns_names\[0\] "bad name" is not a valid DNS name/],
     ['create: own trust domain federated', () => base('spiffe://acme.test/x', '--federates-with', 'acme.test'), 1, /own trust domain/],
+    ['create: federates with an unknown trust domain', () => base('spiffe://acme.test/x', '--federates-with', 'nope.test'), 1, /^error: federates_with\[0\] "nope\.test" has no federation relationship or bundle on this server; create one first/],
+    ['create: malformed uid', () => ['entry', 'create', '--spiffe-id', 'spiffe://acme.test/x', '--parent-id', AGENT, '--selector', 'unix:uid:abc'], 1, /^error: selectors\[0\] "unix:uid:abc": unix:uid takes a decimal uid/],
+    ['create: unknown key', () => ['entry', 'create', '--spiffe-id', 'spiffe://acme.test/x', '--parent-id', AGENT, '--selector', 'unix:uidd:0'], 1, /^error: selectors\[0\] "unix:uidd:0": unknown key for type "unix"; valid forms: unix:uid:<decimal uid>/],
+    ['create: type the agent never emits', () => ['entry', 'create', '--spiffe-id', 'spiffe://acme.test/x', '--parent-id', AGENT, '--selector', 'proc:name:python'], 1, /^error: selectors\[0\] "proc:name:python": unknown type "proc"/],
     ['create: missing --spiffe-id', () => ['entry', 'create', '--parent-id', AGENT, '--selector', 'unix:uid:1'], 2, /--spiffe-id is required/],
     ['create: missing --parent-id', () => ['entry', 'create', '--spiffe-id', 'spiffe://acme.test/x', '--selector', 'unix:uid:1'], 2, /--parent-id is required/],
     ['create: missing --selector', () => ['entry', 'create', '--spiffe-id', 'spiffe://acme.test/x', '--parent-id', AGENT], 2, /--selector is required/],
@@ -426,6 +431,7 @@ describe('bad input: non-zero exit, one stderr line, nothing written', () => {
     ['update: nothing to change', () => ['entry', 'update', '--id', entryId], 2, /nothing to change/],
     ['update: invalid SPIFFE ID', () => ['entry', 'update', '--id', entryId, '--spiffe-id', 'web'], 1, /not a valid SPIFFE ID/],
     ['update: unknown selector type', () => ['entry', 'update', '--id', entryId, '--selector', 'docker:x:y'], 1, /unknown type "docker"/],
+    ['update: federates with an unknown trust domain', () => ['entry', 'update', '--id', entryId, '--federates-with', 'nope.test'], 1, /federates_with\[0\] "nope\.test" has no federation relationship or bundle/],
     ['update: TTL out of bounds', () => ['entry', 'update', '--id', entryId, '--jwt-ttl', '3601'], 1, /exceeds the worker ceiling of 3600/],
     ['update: to a supervisor identity', () => ['entry', 'update', '--id', entryId, '--spiffe-id', supervisorId], 1, /already a supervisor identity/],
     ['update: --admin and --no-admin', () => ['entry', 'update', '--id', entryId, '--admin', '--no-admin'], 2, /cannot be used together/],

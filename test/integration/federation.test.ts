@@ -45,8 +45,11 @@ const PYJWT_SCRIPT = fileURLToPath(new URL('../interop/validate_jwt.py', import.
 interface Side {
   server: ServerProcess;
   agent: TesseraProcess;
+  agentId: string;
   socket: string;
   workloadId: string;
+  /** Set by addWorkload. */
+  entryId?: string;
 }
 
 interface RelationshipJson {
@@ -194,7 +197,6 @@ async function goFederatedWorkload(to: Side, toTd: string, from: Side, fromTd: s
 async function startSide(
   td: string,
   config: Record<string, unknown>,
-  federatesWith: readonly string[],
   env: NodeJS.ProcessEnv = {},
 ): Promise<Side> {
   const base = join(dir, td);
@@ -212,18 +214,25 @@ async function startSide(
     { env },
   );
   const { agent, agentId, socket } = await startJoinedAgent(join(base, 'agent-home'), server, td);
-  const workloadId = `spiffe://${td}/workload`;
+  return { server, agent, agentId, socket, workloadId: `spiffe://${td}/workload` };
+}
+
+/**
+ * The side's workload entry (this test process's uid), federating with `federatesWith` (trust domains the side has a
+ * relationship with: the server refuses unknown ones), and waits for its X509-SVID.
+ */
+async function addWorkload(side: Side, federatesWith: readonly string[]): Promise<void> {
+  const { server, agentId, socket, workloadId } = side;
   const args = ['entry', 'create', '--spiffe-id', workloadId, '--parent-id', agentId, '--selector', `unix:uid:${userInfo().uid}`];
   // Short SVIDs so the agent replaces them quickly after a key rotation (at about half their life, so one fetched
   // from the agent has at least 10 s left for go-spiffe to check it).
   args.push('--jwt-ttl', '20', '--x509-ttl', '20');
   for (const f of federatesWith) args.push('--federates-with', f);
-  cliJson(server.adminSocket, args);
+  side.entryId = cliJson<{ results: { entry: { id: string } }[] }>(server.adminSocket, args).results[0]!.entry.id;
   await until(`an X509-SVID for ${workloadId}`, () => {
     const r = runCli(['api', 'fetch', 'x509', '--socket', socket, '--output', 'json']);
     return r.code === 0 ? true : undefined;
   });
-  return { server, agent, socket, workloadId };
 }
 
 beforeAll(async () => {
@@ -246,7 +255,7 @@ beforeAll(async () => {
   const httpPortB = await freePort();
   issuerB = `http://127.0.0.1:${httpPortB}`;
   [a, b] = await Promise.all([
-    startSide(A, { bundleEndpoint: { listen: '127.0.0.1:0', profile: 'https_spiffe' } }, [B, C], {
+    startSide(A, { bundleEndpoint: { listen: '127.0.0.1:0', profile: 'https_spiffe' } }, {
       NODE_EXTRA_CA_CERTS: join(dir, 'web-ca.pem'),
     }),
     startSide(
@@ -258,7 +267,6 @@ beforeAll(async () => {
         ca: { refreshHintSeconds: 2 },
         bundleEndpoint: { listen: '127.0.0.1:0', profile: 'https_web', certFile: './web.crt', keyFile: './web.key' },
       },
-      [A],
     ),
   ]);
 
@@ -290,6 +298,8 @@ beforeAll(async () => {
     join(dir, 'a-bundle.json'),
   ]);
   expect(r.code, r.stderr).toBe(0);
+  // Entries only after the relationships: an entry may federate only with a trust domain its server knows.
+  await Promise.all([addWorkload(a, [B]), addWorkload(b, [A])]);
 }, 300_000); // two servers, two agents and their CLI calls: a bound for a loaded machine, not a speed claim
 
 afterAll(async () => {
@@ -477,6 +487,8 @@ describe('federation between two Tessera trust domains', () => {
       'https_web',
     ]);
     expect(created.code, created.stderr).toBe(0);
+    const updated = await cliAsync(a.server, ['entry', 'update', '--id', a.entryId!, '--federates-with', B, '--federates-with', C]);
+    expect(updated.code, updated.stderr).toBe(0);
     await until('a.test workloads to receive the c.test bundle', () =>
       workloadBundles(a).get(C)?.x509Pem === root.pem ? true : undefined,
     );

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { systemClock, type Clock } from '../../common/clock.js';
-import { isTesseraError, permissionDenied, unavailable } from '../../common/errors.js';
+import { isTesseraError, notFound, permissionDenied, unavailable } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
 import type { JwtBundle, SpiffeBundle } from '../../spiffe/bundle/index.js';
 import type { TrustDomain } from '../../spiffe/id/index.js';
@@ -20,7 +20,8 @@ import { KeyPool } from './instance-key.js';
 import { readAncestry, type ProcessRef } from '../workloadattestor/ancestry.js';
 import { sameImage, sha256Wanted, usesSha256 } from './binding.js';
 import type { Lineage } from '../workloadattestor/fork-tree.js';
-import { parseStatus, readProcFile } from '../workloadattestor/proc.js';
+import { isProcessGone, parseStatus, readProcFile } from '../workloadattestor/proc.js';
+import { explainMatch, type Explanation } from './explain.js';
 import {
   compareEntries,
   entryMatches,
@@ -31,6 +32,7 @@ import {
   type InstanceMatch,
 } from './matching.js';
 import { JwtSvidCache } from './jwt-cache.js';
+import { RefusalLog } from './refusal-log.js';
 import { InstanceSession, type InstanceIdentity, type JwtMinter, type SessionContext } from './session.js';
 
 export interface WorkloadManagerOptions {
@@ -71,6 +73,8 @@ export interface WorkloadManagerOptions {
    * entry set: the agent reports it to the server's audit trail.
    */
   readonly onRoleConflict?: (event: RoleConflictEvent) => void;
+  /** A refused workload's selectors are logged at most once per (uid, binary) per this interval. Default 60 s. */
+  readonly refusalLogIntervalMs?: number;
 }
 
 export interface RoleConflictEvent {
@@ -78,6 +82,15 @@ export interface RoleConflictEvent {
   readonly pid: number;
   readonly entryIds: readonly string[];
   readonly message: string;
+}
+
+/** What `tessera entry explain --pid` shows (WorkloadManager.explain). */
+export interface ProcessExplanation extends Explanation {
+  readonly pid: number;
+  readonly selectors: readonly WorkloadSelector[];
+  /** The live instance of this process image, when it has called. */
+  readonly instanceId?: string;
+  readonly lineageKnown: boolean;
 }
 
 /** A live instance, for listings (`tessera instance list`, metrics). */
@@ -126,6 +139,7 @@ export class WorkloadManager implements WorkloadIdentityProvider {
   /** Role conflicts already reported (process instance + entries), so a retrying workload is reported once. */
   readonly #conflictsReported = new Set<string>();
   readonly #keys: KeyPool;
+  readonly #refusals: RefusalLog;
   #entries: AgentEntry[] = [];
   /** The entries with a unix:sha256 selector: only callers one of them could match get their binary hashed. */
   #sha256Entries: AgentEntry[] = [];
@@ -141,6 +155,7 @@ export class WorkloadManager implements WorkloadIdentityProvider {
     this.#clock = options.clock ?? systemClock;
     const manager = this;
     this.#keys = new KeyPool({ target: options.keyPoolSize ?? 128 });
+    this.#refusals = new RefusalLog(options.log, this.#clock, options.refusalLogIntervalMs);
     this.#ctx = {
       trustDomain: options.trustDomain,
       clock: this.#clock,
@@ -294,8 +309,15 @@ export class WorkloadManager implements WorkloadIdentityProvider {
    * instance's lifelong role are passed on (matching.ts matchInstance).
    */
   #match(instance: InstanceIdentity): InstanceMatch {
-    const ancestors: AncestorInstance[] = [];
     const record = this.#ancestry.get(`${instance.pid}:${instance.startTime}`);
+    return matchInstance(this.#entries, instance.selectors, this.#ancestorsOf(record), {
+      lineageKnown: record?.known ?? false,
+      ...(instance.role !== undefined && { role: instance.role }),
+    });
+  }
+
+  #ancestorsOf(record: AncestryRecord | undefined): AncestorInstance[] {
+    const ancestors: AncestorInstance[] = [];
     const supervisorEntries = this.#entries.filter((e) => e.role === 'supervisor');
     for (const key of record?.refs ?? []) {
       const a = this.#sessions.get(key);
@@ -310,10 +332,50 @@ export class WorkloadManager implements WorkloadIdentityProvider {
       const matched = supervisorEntries.filter((e) => entryMatches(e, keys));
       if (matched.length > 0) ancestors.push({ instanceId: undefined, supervisorEntries: matched });
     }
-    return matchInstance(this.#entries, instance.selectors, ancestors, {
-      lineageKnown: record?.known ?? false,
-      ...(instance.role !== undefined && { role: instance.role }),
+    return ancestors;
+  }
+
+  /**
+   * `tessera entry explain --pid` (agent admin API): attests the process as it is now (ids from /proc, as for an
+   * ancestor), reads its lineage, and says for each entry held why it does or does not apply (explain.ts), with the
+   * rules a call would meet. Creates no instance and signs nothing. NOT_FOUND when the pid is not visible to the agent.
+   */
+  async explain(pid: number): Promise<ProcessExplanation> {
+    if (!this.#bundle) throw unavailable('the agent has not synchronised with the server yet');
+    let status;
+    try {
+      status = parseStatus(readProcFile(`/proc/${pid}/status`));
+    } catch (err) {
+      if (isProcessGone(err)) throw notFound(`no process ${pid} is visible to the agent`);
+      throw err;
+    }
+    let process: AttestedProcess;
+    try {
+      process = await this.#o.attestor.attest(
+        { pid, uid: status.uids[1], gid: status.gids[1] },
+        { wantSha256: this.#wantSha256 },
+      );
+    } catch (err) {
+      if (isTesseraError(err) && err.code === 'PERMISSION_DENIED') {
+        throw notFound(`process ${pid} cannot be attested: ${err.message}`);
+      }
+      throw err;
+    }
+    const key = `${process.pid}:${process.startTime}`;
+    const live = this.#sessions.get(key);
+    const session = live && !live.closed && live.selectorsKey === selectorSetKey(process.selectors) ? live : undefined;
+    const record = this.#ancestry.get(key) ?? (await this.#readLineage(process));
+    const explanation = explainMatch(this.#entries, process.selectors, this.#ancestorsOf(record), {
+      lineageKnown: record.known,
+      ...(session?.role !== undefined && { role: session.role }),
     });
+    return {
+      pid: process.pid,
+      selectors: process.selectors,
+      ...(session !== undefined && { instanceId: session.instanceId }),
+      lineageKnown: record.known,
+      ...explanation,
+    };
   }
 
   /** The lineage of a process being attested, with its ancestors' selectors (attested once each, cached). */
@@ -381,7 +443,7 @@ export class WorkloadManager implements WorkloadIdentityProvider {
       session.close();
       if (!this.#sessions.has(processKey)) this.#ancestry.delete(processKey);
       if (isTesseraError(err) && err.code === 'PERMISSION_DENIED') {
-        this.#o.log.info({ pid: process.pid, reason: err.message }, 'Workload refused');
+        this.#refusals.refused(process.pid, process.selectors, err.message);
       }
       throw err;
     }

@@ -55,6 +55,9 @@ export interface WorkloadAttestorOptions {
  * | `cgroup:path:<path>`            | /proc/<pid>/cgroup `0::` line (cgroup v2; omitted on pure v1) |
  * | `systemd:unit:<unit>`           | first `.service`/`.scope` segment of that path (see systemdUnitFromCgroup) |
  *
+ * These forms are registered in src/common/selectors.ts (the server refuses entries with any other form; `tessera
+ * selectors` lists them): a selector added here is added there too (test/agent/workloadattestor/attestor.test.ts).
+ *
  * Decisions:
  * - uid/gid come from SO_PEERCRED, as SPIRE does: they are what the kernel recorded at connect time and the process
  *   cannot change them afterwards. /proc's effective ids are read too; when they differ (a setuid/setgid after

@@ -1,8 +1,9 @@
 import { failedPrecondition, invalidArgument } from '../../common/errors.js';
+import { SELECTOR_FORMS, checkSelector } from '../../common/selectors.js';
 import { isSpiffeError } from '../../spiffe/errors.js';
 import { SpiffeId, TrustDomain } from '../../spiffe/id/index.js';
 import { validateDnsName } from '../../spiffe/x509svid/dns-name.js';
-import type { EntryInput, EntryStore, Role, Selector } from '../datastore/index.js';
+import type { EntryInput, EntryStore, FederationStore, Role, Selector } from '../datastore/index.js';
 
 /**
  * Server-side validation of registration entries (architecture §3): every field of an entry as it arrives over the
@@ -16,10 +17,11 @@ export const INSTANCE_PLACEHOLDER = '{instance}';
 /** What stands in for the placeholder when the template is checked: an instance ID is 128 random bits in hex. */
 const INSTANCE_SAMPLE = '0123456789abcdef0123456789abcdef';
 
-/** Selector families a workload shows (attested by the agent). */
-export const WORKLOAD_SELECTOR_TYPES: readonly string[] = ['unix', 'cgroup', 'systemd', 'tessera', 'proc'];
+const typesOf = (kind: 'workload' | 'node') => [...new Set(SELECTOR_FORMS.filter((f) => f.kind === kind).map((f) => f.type))];
+/** Selector families a workload shows (attested by the agent), from the registry (src/common/selectors.ts). */
+export const WORKLOAD_SELECTOR_TYPES: readonly string[] = typesOf('workload');
 /** Selector families a node shows (attested by the server's node attestors). */
-export const NODE_SELECTOR_TYPES: readonly string[] = ['x509pop', 'join_token'];
+export const NODE_SELECTOR_TYPES: readonly string[] = typesOf('node');
 
 export const MAX_HINT_BYTES = 1024;
 export const MAX_SELECTORS = 64;
@@ -224,19 +226,14 @@ function parseSelectors(value: unknown, parentId: SpiffeId, ctx: EntryValidation
     if (typeof v !== 'string' || v === '') throw invalidArgument(`${field} ${q(type + ':')} has an empty value`);
     const text = `${type}:${v}`;
     const isWorkload = WORKLOAD_SELECTOR_TYPES.includes(type);
-    const isNode = NODE_SELECTOR_TYPES.includes(type);
-    if (!isWorkload && !isNode) {
-      throw invalidArgument(
-        `${field} ${q(text)} has an unknown type ${q(type)}; known types: ` +
-          [...WORKLOAD_SELECTOR_TYPES, ...NODE_SELECTOR_TYPES].join(', '),
-      );
-    }
     if (Buffer.byteLength(v, 'utf8') > MAX_SELECTOR_VALUE_BYTES) {
       throw invalidArgument(`${field} value is longer than ${MAX_SELECTOR_VALUE_BYTES} bytes`);
     }
     // eslint-disable-next-line no-control-regex
     if (/[\u0000-\u001f\u007f]/.test(v)) throw invalidArgument(`${field} ${q(text)} holds a control character`);
     if (type === 'tessera') checkTesseraSelector(field, v, ctx.trustDomain);
+    const checked = checkSelector(type, v);
+    if (!checked.ok) throw invalidArgument(`${field} ${q(text)}: ${checked.problem}`);
     if (seen.has(text)) throw invalidArgument(`${field} ${q(text)} is repeated`);
     seen.add(text);
     if (isWorkload) workload ??= type;
@@ -393,6 +390,24 @@ export async function checkRoleDisjoint(
     throw failedPrecondition(
       `spiffe_id ${q(input.spiffeId)} is a ${other} identity earlier in this batch; ` +
         `an identity is either supervisor or worker, never both`,
+    );
+  }
+}
+
+/**
+ * An entry may federate only with a trust domain this server knows: a federation relationship or a stored bundle
+ * (as SPIRE refuses an entry federating with a trust domain it has no bundle for). Otherwise its workloads would be
+ * promised a bundle that never comes. FAILED_PRECONDITION naming the first unknown one and what to do.
+ */
+export async function checkFederatesWithKnown(
+  input: Pick<EntryInput, 'federatesWith'>,
+  federation: Pick<FederationStore, 'get' | 'bundle'>,
+): Promise<void> {
+  for (const [i, td] of input.federatesWith.entries()) {
+    if ((await federation.get(td)) !== null || (await federation.bundle(td)) !== null) continue;
+    throw failedPrecondition(
+      `federates_with[${i}] ${q(td)} has no federation relationship or bundle on this server; ` +
+        `create one first (tessera federation create --trust-domain ${td} ...)`,
     );
   }
 }

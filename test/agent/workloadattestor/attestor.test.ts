@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AttestedProcess, CallerCredentials, WorkloadSelector } from '../../../src/agent/types.js';
 import { createWorkloadAttestor } from '../../../src/agent/workloadattestor/attestor.js';
+import { checkSelector } from '../../../src/common/selectors.js';
 import { createBinaryHasher } from '../../../src/agent/workloadattestor/binary-hash.js';
 import { closePidfd } from '../../../src/agent/workloadattestor/caller-credentials.js';
 import { createExitWatcher } from '../../../src/agent/workloadattestor/exit-watcher.js';
@@ -80,6 +81,20 @@ describe('workload attestor on real processes', () => {
     expect(attested.startTime).toBe(startTimeOf(process.pid));
     expect(s(attested.selectors)).toEqual(expectedSelectors(process.pid, process.geteuid!(), process.getegid!()));
     client.destroy();
+  });
+
+  it('emits only selectors the registry (src/common/selectors.ts) accepts, so an entry can name each one', async () => {
+    const attestor = createWorkloadAttestor();
+    const client = net.connect(server.path);
+    await new Promise<void>((resolve) => client.once('connect', resolve));
+    const { caller } = await server.accepted(process.pid);
+    const attested = await attestor.attest(caller);
+    client.destroy();
+    const refused = attested.selectors
+      .map((x) => ({ text: `${x.type}:${x.value}`, check: checkSelector(x.type, x.value) }))
+      .filter((r) => !r.check.ok || r.check.form.kind !== 'workload');
+    expect(refused).toEqual([]);
+    expect(attested.selectors.length).toBeGreaterThanOrEqual(4);
   });
 
   it('attests a child process that connected', async () => {

@@ -86,14 +86,14 @@ describe('validateEntryInput', () => {
     ['an {instance} template', { spiffe_id: 'spiffe://acme.test/agents/{instance}' }],
     ['an {instance} template in the middle', { spiffe_id: 'spiffe://acme.test/a/{instance}/b' }],
     ['a node alias parent', { parent_id: 'spiffe://acme.test/nodes/rack-1' }],
-    ['several selector families', { selectors: [{ type: 'unix', value: 'uid:1' }, { type: 'systemd', value: 'unit:x' }] }],
+    ['several selector families', { selectors: [{ type: 'unix', value: 'uid:1' }, { type: 'systemd', value: 'unit:x.service' }] }],
     ['a supervisor requirement', { selectors: [{ type: 'tessera', value: 'supervisor:spiffe://acme.test/boss' }] }],
     ['DNS names', { dns_names: ['web.acme.test', '*.svc.acme.test'] }],
     ['federation', { federates_with: ['other.test', 'spiffe://third.test'] }],
     ['a hint of 1024 bytes', { hint: 'h'.repeat(MAX_HINT_BYTES) }],
     ['admin and expiry', { admin: true, expires_at: 4_000_000_000 }],
     ['node selectors under the server', { parent_id: 'spiffe://acme.test/tessera/server', selectors: [{ type: 'x509pop', value: 'subject:cn:n7' }] }],
-    ['join_token selector under an agent', { selectors: [{ type: 'join_token', value: 'abc' }] }],
+    ['join_token selector under an agent', { selectors: [{ type: 'join_token', value: '0123456789abcdef0123456789abcdef' }] }],
   ])('accepts %s', (_name, patch) => {
     expect(codeOf(() => validateEntryInput({ ...good, ...patch }, ctx))).toBe('OK');
   });
@@ -123,7 +123,7 @@ describe('validateEntryInput', () => {
     ['parent_id agent without id', { parent_id: 'spiffe://acme.test/tessera/agent/join_token' }, /neither the server/],
     ['no selectors', { selectors: [] }, /^selectors must hold at least one selector/],
     ['selectors not a list', { selectors: 'unix:uid:1' }, /^selectors must be a list$/],
-    ['unknown selector type', { selectors: sel('k8s:ns:default') }, /^selectors\[0\] "k8s:ns:default" has an unknown type "k8s"/],
+    ['unknown selector type', { selectors: sel('k8s:ns:default') }, /^selectors\[0\] "k8s:ns:default": unknown type "k8s"; known types: unix, cgroup, systemd, tessera, join_token, x509pop/],
     ['empty selector type', { selectors: [{ type: '', value: 'x' }] }, /^selectors\[0\] has no type$/],
     ['empty selector value', { selectors: [{ type: 'unix', value: '' }] }, /^selectors\[0\] "unix:" has an empty value$/],
     ['duplicate selector', { selectors: sel('unix:uid:1', 'unix:uid:1') }, /^selectors\[1\] "unix:uid:1" is repeated$/],
@@ -131,7 +131,7 @@ describe('validateEntryInput', () => {
     ['tessera other than supervisor', { selectors: sel('tessera:worker:x') }, /takes only "supervisor:<spiffe id>"/],
     ['tessera supervisor invalid id', { selectors: sel('tessera:supervisor:nope') }, /supervisor ID "nope" is not a valid SPIFFE ID/],
     ['tessera supervisor foreign id', { selectors: sel('tessera:supervisor:spiffe://x.test/a') }, /not in trust domain/],
-    ['mixed workload and node selectors', { selectors: sel('unix:uid:1', 'join_token:abc') }, /mix workload/],
+    ['mixed workload and node selectors', { selectors: sel('unix:uid:1', 'join_token:0123456789abcdef0123456789abcdef') }, /mix workload/],
     ['workload selectors under the server', { parent_id: 'spiffe://acme.test/tessera/server' }, /node alias entry/],
     ['unknown role', { role: 'ROLE_KING' }, /^role "ROLE_KING" is unknown/],
     ['negative x509 ttl', { x509_svid_ttl_seconds: -5 }, /^x509_svid_ttl_seconds -5 is negative/],
@@ -206,5 +206,71 @@ describe('joinTokenAgentId', () => {
     expect(joinTokenAgentId(td, 'abc').toString()).toBe(
       'spiffe://acme.test/tessera/agent/join_token/ba7816bf8f01cfea414140de5dae2223',
     );
+  });
+});
+
+describe('selectors against the registry (issue 15)', () => {
+  const withSelector = (text: string): RawEntry => {
+    const at = text.indexOf(':');
+    const type = text.slice(0, at);
+    const node = type === 'join_token' || type === 'x509pop';
+    return {
+      ...good,
+      ...(node && { parent_id: 'spiffe://acme.test/tessera/server' }),
+      selectors: [{ type, value: text.slice(at + 1) }],
+    };
+  };
+
+  it.each<[string, RegExp]>([
+    ['unix:uid:abc', /^selectors\[0\] "unix:uid:abc": unix:uid takes a decimal uid \(0 to 4294967294\), e.g. "unix:uid:1000"$/],
+    ['unix:uid:-1', /unix:uid takes a decimal uid/],
+    ['unix:uid:01', /unix:uid takes a decimal uid/],
+    ['unix:uid:4294967295', /unix:uid takes a decimal uid/],
+    ['unix:gid:1.5', /unix:gid takes a decimal gid/],
+    ['unix:supplementary_gid:x', /unix:supplementary_gid takes a decimal gid/],
+    ['unix:user:a:b', /unix:user takes a user name as \/etc\/passwd lists it/],
+    ['unix:group:', /unix:group takes a non-empty value/],
+    ['unix:uidd:0', /^selectors\[0\] "unix:uidd:0": unknown key for type "unix"; valid forms: unix:uid:<decimal uid>, unix:user:<user name>, .*unix:sha256:<64 lowercase hex digits>$/],
+    ['unix:uid', /unknown key for type "unix"/],
+    ['proc:name:python', /^selectors\[0\] "proc:name:python": unknown type "proc"; known types: unix, cgroup, systemd, tessera, join_token, x509pop \(see "tessera selectors"\)$/],
+    ['unix:path:bin/python', /unix:path takes an absolute, normalized path/],
+    ['unix:path:/usr/bin/../bin/python', /unix:path takes an absolute, normalized path/],
+    ['unix:path:/usr/bin/', /unix:path takes an absolute, normalized path/],
+    ['unix:sha256:ABCD', /unix:sha256 takes the sha256 of the binary: 64 lowercase hex digits/],
+    [`unix:sha256:${'AB'.repeat(32)}`, /64 lowercase hex digits/],
+    ['cgroup:path:system.slice/x.service', /cgroup:path takes an absolute, normalized cgroup v2 path/],
+    ['systemd:unit:nginx', /systemd:unit takes a unit name ending in ".service" or ".scope"/],
+    ['systemd:unit:a/b.service', /systemd:unit takes a unit name/],
+    ['systemd:name:nginx.service', /unknown key for type "systemd"; valid forms: systemd:unit:<unit>.service or <unit>.scope$/],
+    ['join_token:abc', /join_token takes a join token ID: 32 lowercase hex digits/],
+    ['x509pop:ca:fingerprint:zz', /x509pop:ca:fingerprint takes a sha-1 fingerprint: 40 lowercase hex digits/],
+    ['x509pop:subject:o:acme', /unknown key for type "x509pop"; valid forms: x509pop:subject:cn:<common name>, x509pop:ca:fingerprint/],
+  ])('refuses %s with INVALID_ARGUMENT naming the valid forms', (text, message) => {
+    const fn = () => validateEntryInput(withSelector(text), ctx);
+    expect(codeOf(fn)).toBe('INVALID_ARGUMENT');
+    expect(messageOf(fn)).toMatch(message);
+  });
+
+  it.each([
+    'unix:uid:0',
+    'unix:uid:4294967294',
+    'unix:user:svc-invoice',
+    'unix:gid:1000',
+    'unix:group:agents',
+    'unix:supplementary_gid:27',
+    'unix:supplementary_group:docker',
+    'unix:path:/usr/bin/python3',
+    `unix:sha256:${'0f'.repeat(32)}`,
+    'cgroup:path:/',
+    'cgroup:path:/system.slice/invoice.service',
+    'systemd:unit:invoice.service',
+    'systemd:unit:session-3.scope',
+    'join_token:0123456789abcdef0123456789abcdef',
+    'x509pop:subject:cn:node 1',
+    `x509pop:ca:fingerprint:${'ab'.repeat(20)}`,
+    'x509pop:san:dns:node-1.acme.test',
+    'x509pop:san:uri:spiffe://acme.test/node-1',
+  ])('accepts %s', (text) => {
+    expect(codeOf(() => validateEntryInput(withSelector(text), ctx))).toBe('OK');
   });
 });

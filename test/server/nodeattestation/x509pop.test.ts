@@ -1,6 +1,7 @@
 import { createHash, generateKeyPairSync, sign, X509Certificate } from 'node:crypto';
 import { describe, expect, it, vi } from 'vitest';
 import { isTesseraError } from '../../../src/common/errors.js';
+import { checkSelector } from '../../../src/common/selectors.js';
 import { signX509PopChallenge, verifyX509PopSignature, x509popChallengeMessage } from '../../../src/common/x509pop.js';
 import { createX509PopAttestor, type NodeAttestation } from '../../../src/server/nodeattestation/index.js';
 import { TrustDomain } from '../../../src/spiffe/id/index.js';
@@ -50,6 +51,8 @@ describe('x509pop attestor', () => {
         'x509pop:san:uri:spiffe://legacy/node',
       ].sort(),
     );
+    // Each is a form of the selector registry, so a node alias entry can name it.
+    expect(att.selectors.filter((s) => !checkSelector(s.type, s.value).ok)).toEqual([]);
   });
 
   it.each<[string, () => Promise<[TestCert[], TestCert[]]>, string]>([

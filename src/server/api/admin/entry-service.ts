@@ -2,7 +2,7 @@ import type * as grpc from '@grpc/grpc-js';
 import { invalidArgument, notFound } from '../../../common/errors.js';
 import { toStatus } from '../../../common/grpc/status.js';
 import type { Entry, EntryInput } from '../../datastore/index.js';
-import { checkRoleDisjoint, parseIdFilter, validateEntryInput, type RawEntry } from '../../entries/validate.js';
+import { checkFederatesWithKnown, checkRoleDisjoint, parseIdFilter, validateEntryInput, type RawEntry } from '../../entries/validate.js';
 import type { AdminContext } from './config.js';
 import { entryToMessage, type EntryMessage, type EntryResultMessage, type Incoming } from './messages.js';
 import { isItemError, Serializer, unary } from './unary.js';
@@ -42,6 +42,7 @@ export function entryService(ctx: AdminContext, writes: Serializer): grpc.Untype
         try {
           const input = validateEntryInput(raw as RawEntry, ctx.validation);
           await checkRoleDisjoint(input, entries, { pending: accepted.map((a) => a.input) });
+          await checkFederatesWithKnown(input, ctx.federation);
           accepted.push({ index, input });
         } catch (err) {
           if (!isItemError(err)) throw err;
@@ -81,6 +82,7 @@ export function entryService(ctx: AdminContext, writes: Serializer): grpc.Untype
     const input = validateEntryInput(raw, ctx.validation);
     return writes.run(async () => {
       await checkRoleDisjoint(input, entries, { excludeId: id });
+      await checkFederatesWithKnown(input, ctx.federation);
       const entry = await entries.update(id, input, revision > 0 ? { expectedRevision: revision } : {});
       log.info({ entryId: entry.id, revision: entry.revision }, 'Entry updated');
       await ctx.record([{ kind: 'entry.updated', ...auditDetails(entry) }]);

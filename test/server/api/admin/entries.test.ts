@@ -18,6 +18,7 @@ let entries: AdminTestClient;
 beforeAll(async () => {
   srv = await startAdminTestServer();
   entries = srv.client('EntryService');
+  await srv.datastore.federation.create({ trustDomain: 'partner.test', bundleEndpointUrl: 'https://partner.test/', profile: 'https_web' });
 });
 afterAll(async () => srv?.close());
 
@@ -187,6 +188,8 @@ describe('EntryService bad input writes nothing', () => {
     ['UpdateEntry', 'bad DNS name', 'INVALID_ARGUMENT', () => ({ entry: { ...existing, dns_names: ['-x-'] } })],
     ['UpdateEntry', 'hint too long', 'INVALID_ARGUMENT', () => ({ entry: { ...existing, hint: 'x'.repeat(1025) } })],
     ['UpdateEntry', 'own trust domain federated', 'INVALID_ARGUMENT', () => ({ entry: { ...existing, federates_with: ['acme.test'] } })],
+    ['UpdateEntry', 'federates with an unknown trust domain', 'FAILED_PRECONDITION', () => ({ entry: { ...existing, federates_with: ['nope.test'] } })],
+    ['UpdateEntry', 'malformed selector value', 'INVALID_ARGUMENT', () => ({ entry: { ...existing, selectors: [{ type: 'unix', value: 'uid:abc' }] } })],
     ['UpdateEntry', 'negative expires_at', 'INVALID_ARGUMENT', () => ({ entry: { ...existing, expires_at: -3 } })],
     ['DeleteEntry', 'no id', 'INVALID_ARGUMENT', () => ({})],
     ['DeleteEntry', 'malformed id', 'INVALID_ARGUMENT', () => ({ id: 'x; DROP TABLE entries' })],
@@ -223,5 +226,24 @@ describe('EntryService bad input writes nothing', () => {
       'INVALID_ARGUMENT',
     ]);
     expect(srv.rowCounts()).toEqual(before);
+  });
+});
+
+describe('federates_with names a trust domain this server knows (issue 15)', () => {
+  it('refuses nope.test (no relationship, no bundle) with FAILED_PRECONDITION naming it and what to do', async () => {
+    const [r] = await create(entry({ spiffe_id: 'spiffe://acme.test/fed/nope', federates_with: ['partner.test', 'nope.test'] }));
+    expect(status[r!.error_code]).toBe('FAILED_PRECONDITION');
+    expect(r!.error_message).toBe(
+      'federates_with[1] "nope.test" has no federation relationship or bundle on this server; ' +
+        'create one first (tessera federation create --trust-domain nope.test ...)',
+    );
+    expect(await srv.datastore.entries.list({ spiffeId: 'spiffe://acme.test/fed/nope' })).toEqual([]);
+  });
+
+  it('accepts a trust domain with only a stored bundle (no relationship)', async () => {
+    await srv.datastore.bundles.put('static.test', JSON.stringify({ keys: [], spiffe_sequence: 1 }), 1);
+    const [r] = await create(entry({ spiffe_id: 'spiffe://acme.test/fed/static', federates_with: ['static.test'] }));
+    expect(r!.error_message).toBe('');
+    expect(r!.entry!.federates_with).toEqual(['static.test']);
   });
 });
