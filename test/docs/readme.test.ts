@@ -155,7 +155,7 @@ describe('README "Using it"', () => {
     expect(agent.some((l) => l['msg'] === 'Stopped cleanly'), context).toBe(true);
     expect(r.stdout).toContain('spiffe://example.org/agents/invoice');
     expect(r.stdout).toMatch(/Usage: tessera <command>/);
-  });
+  }, 180_000); // real processes on 2 shared cores: the block waits for events, bounded here
 
   it('fails when a command in it drifts (a renamed flag)', async () => {
     const { dir } = await workingCopy();
@@ -165,5 +165,5 @@ describe('README "Using it"', () => {
     const r = await bash(drifted, dir);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/fmt/);
-  });
+  }, 180_000); // real processes on 2 shared cores: the block waits for events, bounded here
 });

@@ -43,5 +43,5 @@ describe('npm run demo', () => {
     expect(r.stdout).toMatch(/Next, try: node scripts\/demo\.mjs --keep/);
     // Server and agent were stopped, not left behind.
     expect(r.stdout).not.toContain('keep running');
-  });
+  }, 180_000); // real processes on 2 shared cores: the block waits for events, bounded here
 });
