@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { realpathSync, writeFileSync } from 'node:fs';
+import { mkdirSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
@@ -32,6 +32,43 @@ describe('runAgentCli usage', () => {
         out.mockRestore();
       }
     } finally {
+      d.remove();
+    }
+  });
+});
+
+describe('runAgentCli with a bad trust bundle file', () => {
+  // The agent refuses to start, naming the setting, the file and how to make it (not a bare ENOENT).
+  it.each([
+    ['missing', undefined, /trustBundlePath ".*no-such\.pem" does not exist: write the server's CA roots there with "tessera bundle show --format pem > FILE"/],
+    ['empty', '', /trustBundlePath ".*no-such\.pem" holds no certificate: write .*insecureBootstrap: true/],
+    ['not PEM', 'hello\n', /trustBundlePath ".*no-such\.pem" is not a PEM certificate bundle \(.*\): write .*tessera bundle show/],
+    ['a directory', 'dir', /trustBundlePath ".*no-such\.pem" cannot be read \(EISDIR\): write /],
+  ])('%s: exit 1 with a message naming trustBundlePath', async (_name, content, expected) => {
+    const d = tempDir();
+    const bundle = join(d.path, 'no-such.pem');
+    if (content === 'dir') mkdirSync(bundle);
+    else if (content !== undefined) writeFileSync(bundle, content);
+    writeFileSync(
+      join(d.path, 'agent.yaml'),
+      stringify({
+        trustDomain: TRUST_DOMAIN,
+        serverAddress: '127.0.0.1:1',
+        trustBundlePath: 'no-such.pem',
+        nodeAttestor: { joinToken: { token: 'not-used' } },
+        dataDir: 'data',
+        http: { listen: '127.0.0.1:0' },
+        logLevel: 'error',
+      }),
+    );
+    const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    try {
+      expect(await runAgentCli(['run', '--config', join(d.path, 'agent.yaml')])).toBe(1);
+      const last = String(err.mock.calls.at(-1)?.[0]);
+      expect(last).toMatch(/^tessera: agent failed to start: /);
+      expect(last).toMatch(expected);
+    } finally {
+      err.mockRestore();
       d.remove();
     }
   });

@@ -1,7 +1,7 @@
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { Clock } from '../../common/clock.js';
-import { permissionDenied, TesseraError } from '../../common/errors.js';
+import { failedPrecondition, permissionDenied, TesseraError } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
 import { X509Bundle } from '../../spiffe/bundle/index.js';
 import type { TrustDomain } from '../../spiffe/id/index.js';
@@ -157,9 +157,7 @@ export class AgentIdentity {
     for (const der of stored ?? []) roots.set(Buffer.from(der).toString('base64'), der);
     const bootstrap = this.#o.bootstrap;
     if (bootstrap.kind === 'bundle') {
-      const pem = await readFile(bootstrap.trustBundlePath, 'utf8');
-      const bundle = X509Bundle.parsePem(this.#o.trustDomain, pem);
-      if (bundle.isEmpty()) throw new Error(`trustBundlePath ${JSON.stringify(bootstrap.trustBundlePath)} holds no certificate`);
+      const bundle = await readTrustBundle(this.#o.trustDomain, bootstrap.trustBundlePath);
       for (const der of bundle.x509Authorities) roots.set(Buffer.from(der).toString('base64'), der);
     } else if (roots.size === 0) {
       this.#log.warn(
@@ -348,4 +346,36 @@ export class AgentIdentity {
     this.#wake = undefined;
     wake?.();
   }
+}
+
+/** What to do about a bad trustBundlePath, appended to every error about it. */
+const TRUST_BUNDLE_HINT =
+  'write the server\'s CA roots there with "tessera bundle show --format pem > FILE" on the server, ' +
+  'or set insecureBootstrap: true to trust the server on first use';
+
+/**
+ * Reads the bootstrap trust bundle (the `trustBundlePath` setting). A missing, unreadable, unparsable or empty file is
+ * FAILED_PRECONDITION naming the setting, the file and how to make it.
+ */
+async function readTrustBundle(trustDomain: TrustDomain, file: string): Promise<X509Bundle> {
+  let pem: string;
+  try {
+    pem = await readFile(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const what = code === 'ENOENT' ? 'does not exist' : `cannot be read (${code ?? 'error'})`;
+    throw failedPrecondition(`trustBundlePath ${JSON.stringify(file)} ${what}: ${TRUST_BUNDLE_HINT}`);
+  }
+  let bundle: X509Bundle;
+  try {
+    bundle = X509Bundle.parsePem(trustDomain, pem);
+  } catch (err) {
+    throw failedPrecondition(
+      `trustBundlePath ${JSON.stringify(file)} is not a PEM certificate bundle (${(err as Error).message}): ${TRUST_BUNDLE_HINT}`,
+    );
+  }
+  if (bundle.isEmpty()) {
+    throw failedPrecondition(`trustBundlePath ${JSON.stringify(file)} holds no certificate: ${TRUST_BUNDLE_HINT}`);
+  }
+  return bundle;
 }
