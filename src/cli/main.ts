@@ -21,6 +21,7 @@ import { authorityActivateCommand } from './commands/authority/activate.js';
 import { authorityPrepareCommand } from './commands/authority/prepare.js';
 import { authorityShowCommand } from './commands/authority/show.js';
 import { bundleShowCommand } from './commands/bundle/show.js';
+import { configValidateCommand } from './commands/config/validate.js';
 import { entryCountCommand } from './commands/entry/count.js';
 import { entryCreateCommand } from './commands/entry/create.js';
 import { entryDeleteCommand } from './commands/entry/delete.js';
@@ -74,6 +75,7 @@ const COMMANDS: readonly Command[] = [
     authorityActivateCommand,
   ]),
   nounCommand('audit', 'query the audit trail', [auditListCommand]),
+  nounCommand('config', 'check server and agent configuration files', [configValidateCommand]),
   nounCommand('instance', 'list live workload instances and their SVIDs', [instanceListCommand]),
   nounCommand('api', 'talk to the Workload API as this process: fetch SVIDs and bundles, validate, watch', [
     verbGroup('api', 'fetch', 'fetch X509-SVIDs, JWT-SVIDs or bundles', [
