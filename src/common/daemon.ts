@@ -6,7 +6,7 @@
 import { parseArgs } from 'node:util';
 import { parseArgsReason } from './args.js';
 import { changedSettings } from './config/changes.js';
-import { createLogger, type Logger, type LogLevel } from './log.js';
+import { createLogger, type Logger, type LoggerOptions, type LogLevel } from './log.js';
 
 /** What the daemon needs of a validated configuration. */
 export interface DaemonConfig {
@@ -41,6 +41,8 @@ export interface DaemonSpec<C extends DaemonConfig> {
 export async function runDaemonCli<C extends DaemonConfig>(
   spec: DaemonSpec<C>,
   argv: readonly string[],
+  /** Where log lines go (default: stderr); a test seam. */
+  logDestination?: LoggerOptions['destination'],
 ): Promise<number> {
   const [verb, ...rest] = argv;
   if (verb === '--help' || verb === '-h') {
@@ -89,7 +91,7 @@ export async function runDaemonCli<C extends DaemonConfig>(
   process.on('SIGINT', term);
   process.on('SIGHUP', hup);
   try {
-    return await runDaemon(spec, configFile, {
+    return await runDaemon(spec, configFile, logDestination, {
       stopRequested: () => stopSignal,
       hupPending: () => hupPending,
       onStop: (fn) => (onStop = fn),
@@ -110,7 +112,12 @@ interface SignalHooks {
   onHup(fn: () => void): void;
 }
 
-async function runDaemon<C extends DaemonConfig>(spec: DaemonSpec<C>, configFile: string, signals: SignalHooks): Promise<number> {
+async function runDaemon<C extends DaemonConfig>(
+  spec: DaemonSpec<C>,
+  configFile: string,
+  destination: LoggerOptions['destination'],
+  signals: SignalHooks,
+): Promise<number> {
   let config: C;
   try {
     config = spec.load(configFile);
@@ -118,7 +125,7 @@ async function runDaemon<C extends DaemonConfig>(spec: DaemonSpec<C>, configFile
     process.stderr.write(`tessera: invalid configuration ${configFile}: ${(err as Error).message}\n`);
     return 1;
   }
-  const log = createLogger({ name: `tessera-${spec.noun}`, level: config.logLevel });
+  const log = createLogger({ name: `tessera-${spec.noun}`, level: config.logLevel, ...(destination && { destination }) });
   for (const warning of config.warnings ?? []) log.warn({ configFile }, warning);
   let running: Running<C>;
   try {
