@@ -37,6 +37,7 @@ describe('tessera server run: SIGHUP and SIGTERM', () => {
   let dir: string;
   let server: ServerProcess;
   let config: Record<string, unknown>;
+  let servedNow = '';
   const configFile = () => join(dir, 'server.json');
   const rewrite = (change: Record<string, unknown>) => {
     config = { ...config, ...change };
@@ -72,7 +73,8 @@ describe('tessera server run: SIGHUP and SIGTERM', () => {
     const reloaded = await until('the reload log line', () => linesWith(server.logs, 'Configuration reloaded')[0]);
     expect(reloaded).toMatchObject({ reloaded: ['logLevel', 'http.tls'], needsRestart: [] });
     expect(server.proc.exitCode).toBeNull();
-    expect(await servedFingerprint(server.http)).toBe(new X509Certificate(second.leaf.pem).fingerprint256);
+    servedNow = new X509Certificate(second.leaf.pem).fingerprint256;
+    expect(await servedFingerprint(server.http)).toBe(servedNow);
 
     // Debug now: a refused admin call (a duplicate entry) is logged at debug level, which info would drop.
     const entry = ['entry', 'create', '--parent-id', `spiffe://${TD}/agent/x`, '--spiffe-id', `spiffe://${TD}/w`, '--selector', 'unix:uid:1'];
@@ -90,6 +92,15 @@ describe('tessera server run: SIGHUP and SIGTERM', () => {
       server.logs.find((l) => String(l['msg']).startsWith('Changed settings need a restart')),
     );
     expect(warned['settings']).toEqual(['agentApi.maxConnections']);
+
+    // A certificate file TLS cannot use: named in the log, the pair in use stays.
+    writeFileSync(join(dir, 'http.crt'), 'not a certificate\n');
+    server.proc.kill('SIGHUP');
+    const partly = await until('the failed TLS reload', () =>
+      server.logs.find((l) => String(l['msg']).startsWith('Configuration partly reloaded')),
+    );
+    expect(partly['reason']).toMatch(/^http\.tls: .*http\.crt and .*http\.key are not a usable PEM certificate chain/);
+    expect(await servedFingerprint(server.http)).toBe(servedNow);
 
     writeFileSync(configFile(), '{"trustDomain": "example.org", "logLevel": "loud"}');
     server.proc.kill('SIGHUP');
