@@ -1,5 +1,15 @@
+import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { checkHostPort, defineSchema, loadConfigFile, validateConfig, ConfigError, type Infer } from '../common/config/index.js';
+import {
+  checkHostPort,
+  defineSchema,
+  expandEnv,
+  loadConfigFile,
+  validateConfig,
+  ConfigError,
+  type Infer,
+} from '../common/config/index.js';
+import { resolveDataDir } from '../common/config/data-dir.js';
 import { TrustDomain } from '../spiffe/id/index.js';
 
 /**
@@ -19,7 +29,12 @@ export const agentConfigSchema = defineSchema({
         joinToken: {
           type: 'object',
           optional: true,
-          fields: { token: { type: 'string', nonEmpty: true } },
+          // Exactly one: the token inline, a file holding it (e.g. a mounted secret), or an environment variable.
+          fields: {
+            token: { type: 'string', nonEmpty: true, optional: true },
+            tokenFile: { type: 'string', nonEmpty: true, optional: true },
+            tokenEnv: { type: 'string', nonEmpty: true, optional: true },
+          },
         },
         x509pop: {
           type: 'object',
@@ -88,15 +103,23 @@ export interface AgentConfig {
   /** Largest binary hashed for a `unix:sha256` selector (workloadAttestor.sha256MaxBytes). */
   readonly sha256MaxBytes: number;
   readonly logLevel: AgentConfigFile['logLevel'];
+  /** Said once at start (e.g. the data dir found at its old location). */
+  readonly warnings: readonly string[];
 }
 
 const DEFAULT_DATA_DIR = './.tessera/agent';
 
 /**
- * Validates raw configuration. Relative paths are resolved against `baseDir` (the config file's directory), except
- * dataDir's default, which is relative to the working directory as documented.
+ * Validates raw configuration. Every relative path is resolved against `baseDir` (the config file's directory); only
+ * an install that still keeps its data at the old working-directory location of the default dataDir is sent there,
+ * with a warning (src/common/config/data-dir.ts). The join token file or variable is read here.
  */
-export function parseAgentConfig(raw: unknown, baseDir: string): AgentConfig {
+export function parseAgentConfig(
+  raw: unknown,
+  baseDir: string,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+  cwd: string = process.cwd(),
+): AgentConfig {
   const cfg = validateConfig(agentConfigSchema, raw);
   let trustDomain: TrustDomain;
   try {
@@ -131,7 +154,7 @@ export function parseAgentConfig(raw: unknown, baseDir: string): AgentConfig {
   if (joinToken && x509pop) {
     throw new ConfigError('type', 'nodeAttestor', 'nodeAttestor must configure exactly one of joinToken and x509pop, not both');
   } else if (joinToken) {
-    nodeAttestor = { kind: 'join_token', token: joinToken.token };
+    nodeAttestor = { kind: 'join_token', token: readJoinToken(joinToken, resolve, env) };
   } else if (x509pop) {
     nodeAttestor = { kind: 'x509pop', certFile: resolve(x509pop.certFile), keyFile: resolve(x509pop.keyFile) };
   } else {
@@ -145,7 +168,7 @@ export function parseAgentConfig(raw: unknown, baseDir: string): AgentConfig {
       `workloadApi.maxConnectionsPerUid (${cfg.workloadApi.maxConnectionsPerUid}) must not exceed workloadApi.maxConnections (${cfg.workloadApi.maxConnections})`,
     );
   }
-  const dataDir = cfg.dataDir === DEFAULT_DATA_DIR ? path.resolve(cfg.dataDir) : resolve(cfg.dataDir);
+  const { dataDir, warnings } = resolveDataDir(cfg.dataDir, DEFAULT_DATA_DIR, baseDir, cwd);
   return {
     trustDomain,
     serverAddress: cfg.serverAddress,
@@ -161,9 +184,61 @@ export function parseAgentConfig(raw: unknown, baseDir: string): AgentConfig {
     httpListen: cfg.http.listen,
     sha256MaxBytes: cfg.workloadAttestor.sha256MaxBytes,
     logLevel: cfg.logLevel,
+    warnings,
   };
 }
 
+type JoinTokenConfigFile = NonNullable<AgentConfigFile['nodeAttestor']['joinToken']>;
+
+/** The one configured source of the join token; errors name the setting and never quote the token. */
+function readJoinToken(
+  cfg: JoinTokenConfigFile,
+  resolve: (p: string) => string,
+  env: Readonly<Record<string, string | undefined>>,
+): string {
+  const set = (['token', 'tokenFile', 'tokenEnv'] as const).filter((k) => cfg[k] !== undefined);
+  if (set.length !== 1) {
+    throw new ConfigError(
+      set.length === 0 ? 'missing' : 'type',
+      'nodeAttestor.joinToken',
+      `nodeAttestor.joinToken must configure exactly one of token, tokenFile and tokenEnv${set.length > 1 ? `, not ${set.join(' and ')}` : ''}`,
+    );
+  }
+  if (cfg.token !== undefined) return cfg.token;
+  if (cfg.tokenFile !== undefined) {
+    const file = resolve(cfg.tokenFile);
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? 'error';
+      throw new ConfigError('read', 'nodeAttestor.joinToken.tokenFile', `nodeAttestor.joinToken.tokenFile ${JSON.stringify(file)} cannot be read (${code})`, {
+        cause: err,
+      });
+    }
+    const token = text.trim();
+    if (token === '' || /\s/.test(token)) {
+      throw new ConfigError(
+        'type',
+        'nodeAttestor.joinToken.tokenFile',
+        `nodeAttestor.joinToken.tokenFile ${JSON.stringify(file)} must hold the join token alone on one line`,
+      );
+    }
+    return token;
+  }
+  const name = cfg.tokenEnv!;
+  const token = env[name]?.trim();
+  if (token === undefined || token === '') {
+    throw new ConfigError(
+      'missing',
+      'nodeAttestor.joinToken.tokenEnv',
+      `nodeAttestor.joinToken.tokenEnv names environment variable ${JSON.stringify(name)}, which is ${token === undefined ? 'not set' : 'empty'}`,
+    );
+  }
+  return token;
+}
+
 export function loadAgentConfig(file: string): AgentConfig {
-  return parseAgentConfig(loadConfigFile(file), path.dirname(path.resolve(file)));
+  const env = process.env;
+  return parseAgentConfig(expandEnv(loadConfigFile(file), env), path.dirname(path.resolve(file)), env);
 }

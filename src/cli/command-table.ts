@@ -90,6 +90,10 @@ export const COMMANDS: readonly Command[] = [
     cmd('watch', "watch this process's X509-SVID updates", async () =>
       (await import('./commands/api/watch.js')).apiWatchCommand),
   ]),
+  nounCommand('config', 'check server and agent configuration files', [
+    cmd('validate', 'check a server or agent configuration file', async () =>
+      (await import('./commands/config/validate.js')).configValidateCommand),
+  ]),
   cmd('selectors', 'list the selector types entries may use and which attestor emits each', async () =>
     (await import('./commands/selectors.js')).selectorsCommand),
   cmd('healthcheck', 'check that the server is ready (exit 0) or not (exit 1)', async () =>

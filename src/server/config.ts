@@ -1,6 +1,18 @@
 import * as path from 'node:path';
-import { checkHostPort, defineSchema, loadConfigFile, validateConfig, ConfigError, type Infer } from '../common/config/index.js';
+import {
+  checkHostPort,
+  defineSchema,
+  expandEnv,
+  loadConfigFile,
+  validateConfig,
+  ConfigError,
+  type Infer,
+} from '../common/config/index.js';
+import { resolveDataDir } from '../common/config/data-dir.js';
 import { TrustDomain } from '../spiffe/id/index.js';
+
+/** Before one rule for relative paths, this string alone was relative to the working directory. */
+const DEFAULT_DATA_DIR = './.tessera/server';
 
 /** Caps and timeouts of an HTTP(S) listener (DEFAULT_HTTP_LIMITS in src/common/http/health-server.ts). */
 const HTTP_LIMIT_FIELDS = {
@@ -19,7 +31,7 @@ export const serverConfigSchema = defineSchema({
   type: 'object',
   fields: {
     trustDomain: { type: 'string', nonEmpty: true },
-    dataDir: { type: 'string', nonEmpty: true, default: './.tessera/server' },
+    dataDir: { type: 'string', nonEmpty: true, default: DEFAULT_DATA_DIR },
     logLevel: { type: 'enum', values: ['trace', 'debug', 'info', 'warn', 'error'], default: 'info' },
     agentApi: {
       type: 'object',
@@ -147,13 +159,16 @@ export type ServerConfigFile = Infer<typeof serverConfigSchema>;
 export interface ServerConfig extends ServerConfigFile {
   readonly trustDomainId: TrustDomain;
   readonly adminSocketPath: string;
+  /** Said once at start (e.g. the data dir found at its old location). */
+  readonly warnings: readonly string[];
 }
 
 /**
- * Validates raw configuration. Relative paths are resolved against `baseDir` (the config file's directory), except
- * dataDir's default, which is relative to the working directory as documented.
+ * Validates raw configuration. Every relative path is resolved against `baseDir` (the config file's directory); only
+ * an install that still keeps its data at the old working-directory location of the default dataDir is sent there,
+ * with a warning (src/common/config/data-dir.ts).
  */
-export function parseServerConfig(raw: unknown, baseDir: string): ServerConfig {
+export function parseServerConfig(raw: unknown, baseDir: string, cwd: string = process.cwd()): ServerConfig {
   const cfg = validateConfig(serverConfigSchema, raw);
   let trustDomainId: TrustDomain;
   try {
@@ -171,9 +186,10 @@ export function parseServerConfig(raw: unknown, baseDir: string): ServerConfig {
   if (cfg.bundleEndpoint) checkPerAddressCap(cfg.bundleEndpoint, 'bundleEndpoint');
   const bundleEndpoint = cfg.bundleEndpoint && checkBundleEndpoint(cfg.bundleEndpoint);
   const resolve = (p: string) => path.resolve(baseDir, p);
-  const dataDir = cfg.dataDir === './.tessera/server' ? path.resolve(cfg.dataDir) : resolve(cfg.dataDir);
+  const { dataDir, warnings } = resolveDataDir(cfg.dataDir, DEFAULT_DATA_DIR, baseDir, cwd);
   return {
     ...cfg,
+    warnings,
     trustDomain: trustDomainId.name,
     dataDir,
     trustDomainId,
@@ -233,5 +249,5 @@ function checkBundleEndpoint(be: BundleEndpointConfigFile): BundleEndpointConfig
 }
 
 export function loadServerConfig(file: string): ServerConfig {
-  return parseServerConfig(loadConfigFile(file), path.dirname(path.resolve(file)));
+  return parseServerConfig(expandEnv(loadConfigFile(file), process.env), path.dirname(path.resolve(file)));
 }

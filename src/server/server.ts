@@ -38,6 +38,12 @@ export interface RunningServer {
   readonly bundleEndpointAddress?: string;
   /** Stops accepting, ends sync streams, finishes in-flight calls, closes the datastore. */
   stop(): Promise<void>;
+  /**
+   * SIGHUP: re-reads http.tls's certificate and key (new connections get them) and returns `["http.tls"]`; returns
+   * nothing when TLS was switched on or off, which needs a restart. Throws ConfigError for files TLS cannot use (the
+   * old ones stay in use).
+   */
+  reload(config: ServerConfig): Promise<string[]>;
 }
 
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -242,6 +248,12 @@ export async function startServer(
       adminSocketPath: admin.path,
       ...(bundleEndpointAddress ? { bundleEndpointAddress } : {}),
       stop: () => (stopped ??= cleanup()),
+      async reload(next) {
+        if (!config.http.tls || !next.http.tls || !httpServer.setTls) return [];
+        httpServer.setTls(readTlsFiles(next.http.tls, 'http.tls'));
+        log.info({ certFile: next.http.tls.certFile }, 'Reloaded http.tls certificate and key');
+        return ['http.tls'];
+      },
     };
   } catch (err) {
     await cleanup();

@@ -1,7 +1,8 @@
 /**
  * One-way imports (architecture.md §9): spiffe ← common ← server | agent | cli. Scans every import specifier in src/
  * and fails on a sideways or backwards edge. The only allowed crossing is the binary handing its process over to the
- * server's or agent's entry point by a run-time import of their main module (src/cli/commands/{server,agent-run}.ts).
+ * server's or agent's entry point by a run-time import of their main module (src/cli/commands/{server,agent-run}.ts),
+ * and `tessera config validate` loading their config module the same way.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative, resolve, dirname, sep } from 'node:path';
@@ -22,6 +23,9 @@ const ALLOWED: Record<string, readonly string[]> = {
 const HANDOFFS: ReadonlyArray<readonly [string, string]> = [
   ['cli/commands/server.ts', 'server/main.ts'],
   ['cli/commands/agent-run.ts', 'agent/main.ts'],
+  // `tessera config validate` checks a file with the process's own schema and rules.
+  ['cli/commands/config/validate.ts', 'server/config.ts'],
+  ['cli/commands/config/validate.ts', 'agent/config.ts'],
 ];
 
 function walk(dir: string): string[] {

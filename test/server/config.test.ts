@@ -71,3 +71,13 @@ describe('deploy/server.example.yaml', () => {
     expect(() => parseServerConfig(raw, '/etc/tessera')).toThrow(message);
   });
 });
+
+describe('server dataDir', () => {
+  it('resolves the default against the config directory, like every other relative path', () => {
+    const cfg = parseServerConfig({ trustDomain: 'example.org' }, '/etc/tessera', '/nonexistent');
+    expect(cfg.dataDir).toBe('/etc/tessera/.tessera/server');
+    expect(cfg.adminSocketPath).toBe('/etc/tessera/.tessera/server/admin.sock');
+    expect(cfg.warnings).toEqual([]);
+    expect(parseServerConfig({ trustDomain: 'example.org', dataDir: 'd' }, '/etc/tessera', '/nonexistent').dataDir).toBe('/etc/tessera/d');
+  });
+});

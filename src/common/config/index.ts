@@ -3,6 +3,7 @@ export { loadConfigFile, parseConfigText } from './load.js';
 export {
   defineSchema,
   validateConfig,
+  configProblems,
   type Schema,
   type Infer,
   type StringSchema,
@@ -14,3 +15,4 @@ export {
   type MapSchema,
 } from './schema.js';
 export { checkHostPort } from './host-port.js';
+export { expandEnv } from './env.js';

@@ -104,7 +104,34 @@ export function validateConfig<const S extends Schema>(schema: S, input: unknown
   return check(schema, input, '') as Infer<S>;
 }
 
-function check(schema: Schema, value: unknown, path: string): unknown {
+/**
+ * Every problem of `input` against `schema`, not just the first (`tessera config validate`): an unknown key, a wrong
+ * value or a missing setting each give one ConfigError, in file order; empty when `validateConfig` would succeed.
+ */
+export function configProblems(schema: Schema, input: unknown): ConfigError[] {
+  const problems: ConfigError[] = [];
+  try {
+    check(schema, input, '', problems);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    problems.push(err);
+  }
+  return problems;
+}
+
+/** Checks one child; when collecting, records its error and goes on with the next child. */
+function child(schema: Schema, value: unknown, path: string, problems: ConfigError[] | undefined): unknown {
+  if (problems === undefined) return check(schema, value, path);
+  try {
+    return check(schema, value, path, problems);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    problems.push(err);
+    return undefined;
+  }
+}
+
+function check(schema: Schema, value: unknown, path: string, problems?: ConfigError[]): unknown {
   if (value === undefined || value === null) {
     if (schema.default !== undefined) return check(schema, structuredClone(schema.default), path);
     if (schema.optional) return undefined;
@@ -129,13 +156,13 @@ function check(schema: Schema, value: unknown, path: string): unknown {
       return value;
     case 'array':
       if (!Array.isArray(value)) throw typeError(path, `${name} must be a list`);
-      return value.map((item, i) => check(schema.items, item, `${path}[${i}]`));
+      return value.map((item, i) => child(schema.items, item, `${path}[${i}]`, problems));
     case 'object':
-      return checkObject(schema, value, path);
+      return checkObject(schema, value, path, problems);
     case 'map': {
       const out: Record<string, unknown> = {};
       for (const [key, item] of Object.entries(asPlainObject(value, path))) {
-        out[key] = check(schema.values, item, join(path, key));
+        out[key] = child(schema.values, item, join(path, key), problems);
       }
       return out;
     }
@@ -153,16 +180,23 @@ function checkInt(schema: IntSchema, value: unknown, path: string): number {
   throw new ConfigError(ok ? 'range' : 'type', path, `${path || 'configuration'} ${rule}`);
 }
 
-function checkObject(schema: ObjectSchema, value: unknown, path: string): Record<string, unknown> {
+function checkObject(
+  schema: ObjectSchema,
+  value: unknown,
+  path: string,
+  problems?: ConfigError[],
+): Record<string, unknown> {
   const input = asPlainObject(value, path);
   for (const key of Object.keys(input)) {
     if (!Object.hasOwn(schema.fields, key)) {
-      throw new ConfigError('unknown_key', join(path, key), `unknown key ${JSON.stringify(join(path, key))}`);
+      const unknown = new ConfigError('unknown_key', join(path, key), `unknown key ${JSON.stringify(join(path, key))}`);
+      if (problems === undefined) throw unknown;
+      problems.push(unknown);
     }
   }
   const out: Record<string, unknown> = {};
   for (const [key, fieldSchema] of Object.entries(schema.fields)) {
-    const checked = check(fieldSchema, input[key], join(path, key));
+    const checked = child(fieldSchema, input[key], join(path, key), problems);
     if (checked !== undefined) out[key] = checked;
   }
   return out;

@@ -73,6 +73,8 @@ export type HttpRoute = (req: http.IncomingMessage) => HttpRouteResponse | Promi
 export interface RunningHttpServer {
   readonly address: AddressInfo;
   close(): Promise<void>;
+  /** HTTPS only: serves new connections with this certificate chain and key (checked by the caller). */
+  setTls?(tls: { readonly cert: string | Buffer; readonly key: string | Buffer }): void;
 }
 
 export async function startHttpServer(config: HttpServerConfig): Promise<RunningHttpServer> {
@@ -114,6 +116,10 @@ export async function startHttpServer(config: HttpServerConfig): Promise<Running
   });
   return {
     address: server.address() as AddressInfo,
+    ...(server instanceof https.Server && {
+      setTls: (tls: { readonly cert: string | Buffer; readonly key: string | Buffer }) =>
+        server.setSecureContext({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' }),
+    }),
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -1,5 +1,12 @@
 import { describe, expect, expectTypeOf, it } from 'vitest';
-import { ConfigError, defineSchema, validateConfig, type ConfigErrorReason } from '../../../src/common/config/index.js';
+import {
+  ConfigError,
+  configProblems,
+  defineSchema,
+  validateConfig,
+  type ConfigErrorReason,
+} from '../../../src/common/config/index.js';
+import { changedSettings } from '../../../src/common/config/changes.js';
 
 const schema = defineSchema({
   type: 'object',
@@ -186,5 +193,48 @@ describe('validateConfig', () => {
   it('validates defaults too', () => {
     const bad = defineSchema({ type: 'object', fields: { n: { type: 'int', min: 10, default: 1 } } });
     expect(() => validateConfig(bad, {})).toThrow('n must be an integer of at least 10');
+  });
+});
+
+describe('configProblems (every problem, for tessera config validate)', () => {
+  const schema = defineSchema({
+    type: 'object',
+    fields: {
+      name: { type: 'string', nonEmpty: true },
+      port: { type: 'int', min: 1, max: 65535, default: 80 },
+      tags: { type: 'array', items: { type: 'string' }, default: [] },
+      inner: { type: 'object', default: {}, fields: { level: { type: 'enum', values: ['a', 'b'], default: 'a' } } },
+    },
+  });
+
+  it('lists each unknown key, wrong value and missing setting once, with its dotted path', () => {
+    const problems = configProblems(schema, { nmae: 'x', port: 0, tags: ['ok', 5], inner: { level: 'c', extra: 1 } });
+    expect(problems.map((p) => [p.reason, p.path])).toEqual([
+      ['unknown_key', 'nmae'],
+      ['missing', 'name'],
+      ['range', 'port'],
+      ['type', 'tags[1]'],
+      ['unknown_key', 'inner.extra'],
+      ['enum', 'inner.level'],
+    ]);
+  });
+
+  it('is empty when validateConfig accepts the input, and reports a whole-file problem once', () => {
+    expect(configProblems(schema, { name: 'x' })).toEqual([]);
+    expect(configProblems(schema, ['not', 'a', 'mapping']).map((p) => p.message)).toEqual([
+      'configuration must be a mapping of keys to values',
+    ]);
+  });
+});
+
+describe('changedSettings (what a SIGHUP changed)', () => {
+  it('names the dotted paths that differ, comparing lists and non-plain values as a whole', () => {
+    expect(changedSettings({ a: 1, b: { c: 'x', d: [1] }, e: 'same' }, { a: 2, b: { c: 'x', d: [1, 2] }, e: 'same', f: true })).toEqual([
+      'a',
+      'b.d',
+      'f',
+    ]);
+    expect(changedSettings({ t: { certFile: 'a' } }, { t: undefined })).toEqual(['t']);
+    expect(changedSettings({ a: 1 }, { a: 1 })).toEqual([]);
   });
 });
