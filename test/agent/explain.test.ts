@@ -179,7 +179,7 @@ describe('tessera entry explain --pid (real agent, real attestor, real processes
     [['--pid', '1', '--output', 'yaml'], 2, /--output must be "text" or "json", not "yaml"/],
     [['--pid', '1', '--socket', ''], 2, /--socket must not be empty/],
     [['--pid', '1', '--bogus'], 2, /unknown option '--bogus'/],
-    [['--pid', '1', '--socket', '/nonexistent-dir/admin.sock'], 1, /^error: cannot reach the agent admin socket at \/nonexistent-dir\/admin\.sock: ENOENT/],
+    [['--pid', '1', '--socket', '/nonexistent-dir/admin.sock'], 1, /^tessera: cannot reach the agent admin socket at \/nonexistent-dir\/admin\.sock: ENOENT/],
   ])('refuses %j (exit %i)', async (args, code, message) => {
     const r = await runTessera(['entry', 'explain', ...args]);
     expect(r.code).toBe(code);
