@@ -166,7 +166,7 @@ describe('tessera entry explain --pid (real agent, real attestor, real processes
     await exited(p);
     const r = await runTessera(['entry', 'explain', '--pid', String(p.pid), '--socket', socket]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toBe(`error: no process ${p.pid} is visible to the agent\n`);
+    expect(r.stderr).toBe(`tessera: no process ${p.pid} is visible to the agent\n`);
   });
 
   it.each<[string[], number, RegExp]>([
