@@ -13,6 +13,8 @@ export interface AgentAdminApiOptions {
   readonly socketPath: string;
   readonly instances: () => InstanceInfo[];
   readonly log: Logger;
+  /** Installed on the gRPC server (metrics). */
+  readonly interceptors?: grpc.ServerInterceptor[];
 }
 
 export interface AgentAdminApi {
@@ -48,7 +50,7 @@ export function instancesMessage(instances: readonly InstanceInfo[]) {
  */
 export async function startAgentAdminApi(options: AgentAdminApiOptions): Promise<AgentAdminApi> {
   const path = options.socketPath;
-  const server = new grpc.Server();
+  const server = new grpc.Server({ interceptors: options.interceptors ?? [] });
   server.addService(loadService(AGENT_ADMIN_PROTO, AGENT_ADMIN_SERVICE).definition, {
     ListInstances: (_call: grpc.ServerUnaryCall<object, object>, callback: grpc.sendUnaryData<object>) => {
       try {

@@ -93,7 +93,7 @@ export interface WorkloadApiListener {
  */
 export async function listenWorkloadApi(options: ListenWorkloadApiOptions): Promise<WorkloadApiListener> {
   const { socketPath, server, credentials, metrics } = options;
-  const log = options.log.child({ component: 'workload-api-listener' });
+  const log = options.log; // the caller binds the component
 
   const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
   const open = new Set<WorkloadConnection>();

@@ -66,7 +66,7 @@ function preEncodedDefinition(definition: grpc.ServiceDefinition): grpc.ServiceD
 
 export function createWorkloadApiService(options: WorkloadApiServiceOptions): WorkloadApiService {
   const { provider, metrics } = options;
-  const log = options.log.child({ component: 'workload-api' });
+  const log = options.log; // the caller binds the component
   const clock = options.clock ?? systemClock;
   const { definition: protoDefinition } = loadService(WORKLOAD_API_PROTO, WORKLOAD_API_SERVICE);
   const serializer = (method: string) => protoDefinition[method]!.responseSerialize;

@@ -1,11 +1,17 @@
 import * as grpc from '@grpc/grpc-js';
-import type { ServerMetrics } from '../metrics.js';
+
+/** What the interceptor reports into: prom-client's Counter and Histogram fit these shapes. */
+export interface RpcMetrics {
+  readonly rpcTotal: { inc(labels: { service: string; method: string; code: string }): void };
+  readonly rpcDuration: { observe(labels: { service: string; method: string }, seconds: number): void };
+}
 
 /**
  * A grpc-js server interceptor that counts every call by its final status code and observes its duration (for
- * streams: the stream's lifetime). Installed on every gRPC server the process runs.
+ * streams: the stream's lifetime). Installed on every gRPC server a daemon runs (server: agent and admin APIs; agent:
+ * its admin API — the Workload API has its own, see src/agent/workloadapi/service.ts).
  */
-export function metricsInterceptor(metrics: ServerMetrics): grpc.ServerInterceptor {
+export function metricsInterceptor(metrics: RpcMetrics): grpc.ServerInterceptor {
   return (method, call) => {
     const started = process.hrtime.bigint();
     const [service, name] = splitPath(method.path);
