@@ -18,6 +18,8 @@ export interface AgentAdminApiOptions {
   /** `tessera entry explain --pid` (WorkloadManager.explain). */
   readonly explain: (pid: number) => Promise<ProcessExplanation>;
   readonly log: Logger;
+  /** Installed on the gRPC server (metrics). */
+  readonly interceptors?: grpc.ServerInterceptor[];
 }
 
 export interface AgentAdminApi {
@@ -85,7 +87,7 @@ export function explanationMessage(e: ProcessExplanation) {
  */
 export async function startAgentAdminApi(options: AgentAdminApiOptions): Promise<AgentAdminApi> {
   const path = options.socketPath;
-  const server = new grpc.Server();
+  const server = new grpc.Server({ interceptors: options.interceptors ?? [] });
   server.addService(loadService(AGENT_ADMIN_PROTO, AGENT_ADMIN_SERVICE).definition, {
     ListInstances: (_call: grpc.ServerUnaryCall<object, object>, callback: grpc.sendUnaryData<object>) => {
       try {

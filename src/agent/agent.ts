@@ -1,5 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { metricsInterceptor } from '../common/grpc/metrics-interceptor.js';
 import { AGENT_ADMIN_SOCKET_NAME, startAgentAdminApi } from './admin.js';
 import { systemClock, type Clock } from '../common/clock.js';
 import { TesseraError, unavailable } from '../common/errors.js';
@@ -263,6 +264,7 @@ export async function startAgent(config: AgentConfig, options: StartAgentOptions
       instances: () => manager.instances(),
       explain: (pid) => manager.explain(pid),
       log: log.child({ component: 'agent-admin' }),
+      interceptors: [metricsInterceptor(metrics.adminApi)],
     }).then(
       (adminApi) => cleanups.push(() => adminApi.stop()),
       (err: unknown) => log.error({ err, socketPath: adminSocket }, 'Cannot serve the agent admin API; continuing without it'),

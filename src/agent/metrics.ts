@@ -1,4 +1,5 @@
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { RpcMetrics } from '../common/grpc/metrics-interceptor.js';
 import type { WorkloadApiMetrics } from './workloadapi/index.js';
 
 /** The agent's Prometheus metrics, in one registry served at /metrics. */
@@ -14,6 +15,8 @@ export interface AgentMetrics {
   readonly batchItems: Histogram;
   readonly syncMessages: Counter;
   readonly workloadApi: WorkloadApiMetrics;
+  /** The agent admin API's calls (tessera.agentadmin.v1), by service, method and code, and their latency. */
+  readonly adminApi: RpcMetrics;
 }
 
 /** Values read when /metrics is scraped. */
@@ -24,6 +27,8 @@ export interface AgentMetricSources {
 
 export function createAgentMetrics(sources: AgentMetricSources): AgentMetrics {
   const registry = new Registry();
+  // process_* and nodejs_* (CPU, memory, file descriptors, event loop lag, GC, heap), as every Node exporter has.
+  collectDefaultMetrics({ register: registry });
   const serverReachable = new Gauge({
     name: 'tessera_agent_server_reachable',
     help: '1 when the last call or sync message reached the server, 0 after a failure to reach it',
@@ -115,7 +120,23 @@ export function createAgentMetrics(sources: AgentMetricSources): AgentMetrics {
       registers: [registry],
     }),
   };
+  const adminApi: RpcMetrics = {
+    rpcTotal: new Counter({
+      name: 'tessera_agent_admin_api_requests_total',
+      help: 'Agent admin API calls by service, method and final status code',
+      labelNames: ['service', 'method', 'code'] as const,
+      registers: [registry],
+    }),
+    rpcDuration: new Histogram({
+      name: 'tessera_agent_admin_api_duration_seconds',
+      help: 'Agent admin API call latency, by service and method',
+      labelNames: ['service', 'method'] as const,
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
+      registers: [registry],
+    }),
+  };
   return {
+    adminApi,
     registry,
     serverReachable,
     ready,

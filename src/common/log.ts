@@ -2,7 +2,8 @@ import { pino, type DestinationStream, type Logger as PinoLogger } from 'pino';
 
 /**
  * Structured logging for server and agent: pino, one JSON object per line, to stderr unless told otherwise.
- * Messages are capitalized sentences ("Agent attested"); facts go in the object, never in the sentence.
+ * Messages are capitalized sentences ("Agent attested"); facts go in the object, never in the sentence. Levels are
+ * strings ("info"); a child logger never binds a key its parent bound (pino would write it twice).
  * Secret-looking keys are redacted at any of the first four levels of a logged object (see {@link REDACTED_KEYS}).
  */
 export type Logger = PinoLogger;
@@ -58,8 +59,13 @@ export function createLogger(options: LoggerOptions): Logger {
       name: options.name,
       level: options.level ?? 'info',
       redact: { paths: redactPaths(), censor: '[Redacted]' },
-      base: { pid: process.pid },
+      // No pino base fields (pid, hostname): `pid` on a line is always the workload process it is about, never a second
+      // key beside the daemon's own (a JSON line must not hold one key twice); the runtime knows the daemon's pid.
+      base: {},
       timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+      // The cause chain too: `err.cause` serialized as a nested error (type, message, stack, its own cause).
+      serializers: { err: pino.stdSerializers.errWithCause },
     },
     destination,
   );

@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 /** The server's Prometheus metrics, in one registry served at /metrics. */
 export interface ServerMetrics {
@@ -10,16 +10,25 @@ export interface ServerMetrics {
   readonly connectionsClosed: Counter<'listener' | 'reason'>;
   /** Agent API calls refused by the per-caller rate limits, by RPC. */
   readonly rateLimited: Counter<'rpc'>;
+  /** Federated bundle fetches, by trust domain and result (success, failure). */
+  readonly federationRefreshes: Counter<'trust_domain' | 'result'>;
 }
 
 export interface GaugeSources {
   countEntries(): Promise<number>;
   countAgents(): Promise<number>;
   caNotAfter(): Date;
+  /** notAfter of the active JWT signing key. */
+  jwtKeyNotAfter(): Date | undefined;
+  /** Unix ms of each federated trust domain's last successful bundle fetch (none yet: left out). */
+  federationLastSuccess(): ReadonlyMap<string, number>;
+  now(): Date;
 }
 
 export function createServerMetrics(sources: GaugeSources): ServerMetrics {
   const registry = new Registry();
+  // process_* and nodejs_* (CPU, memory, file descriptors, event loop lag, GC, heap), as every Node exporter has.
+  collectDefaultMetrics({ register: registry });
   const rpcTotal = new Counter({
     name: 'tessera_rpc_requests_total',
     help: 'gRPC calls handled, by service, method and final status code',
@@ -51,6 +60,34 @@ export function createServerMetrics(sources: GaugeSources): ServerMetrics {
     labelNames: ['rpc'] as const,
     registers: [registry],
   });
+  const federationRefreshes = new Counter({
+    name: 'tessera_federation_refreshes_total',
+    help: 'Federated bundle fetches, by trust domain and result (success, failure)',
+    labelNames: ['trust_domain', 'result'] as const,
+    registers: [registry],
+  });
+  new Gauge({
+    name: 'tessera_federation_bundle_age_seconds',
+    help: 'Seconds since the last successful fetch of each federated trust domain\'s bundle',
+    labelNames: ['trust_domain'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      const nowMs = sources.now().getTime();
+      for (const [trustDomain, atMs] of sources.federationLastSuccess()) {
+        this.set({ trust_domain: trustDomain }, Math.max(0, (nowMs - atMs) / 1000));
+      }
+    },
+  });
+  new Gauge({
+    name: 'tessera_jwt_key_expiry_timestamp_seconds',
+    help: 'Unix time at which the active JWT signing key expires',
+    registers: [registry],
+    collect() {
+      const notAfter = sources.jwtKeyNotAfter();
+      if (notAfter) this.set(Math.floor(notAfter.getTime() / 1000));
+    },
+  });
   new Gauge({
     name: 'tessera_entries',
     help: 'Registration entries in the datastore',
@@ -75,5 +112,5 @@ export function createServerMetrics(sources: GaugeSources): ServerMetrics {
       this.set(Math.floor(sources.caNotAfter().getTime() / 1000));
     },
   });
-  return { registry, rpcTotal, rpcDuration, svidsSigned, connectionsClosed, rateLimited };
+  return { registry, rpcTotal, rpcDuration, svidsSigned, connectionsClosed, rateLimited, federationRefreshes };
 }

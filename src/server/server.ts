@@ -8,7 +8,7 @@ import { systemClock, type Clock } from '../common/clock.js';
 import { registerAdminServices, listenAdminSocket } from './api/admin/index.js';
 import { registerAgentService } from './api/agent/index.js';
 import { createStreamDrain } from './api/drain.js';
-import { metricsInterceptor } from './api/metrics-interceptor.js';
+import { metricsInterceptor } from '../common/grpc/metrics-interceptor.js';
 import { createAgentApiCredentials } from './api/tls.js';
 import { listenAgentApi } from './api/agent-listener.js';
 import { CallActivity } from '../common/net/call-activity.js';
@@ -89,6 +89,15 @@ export async function startServer(
     const entryIndex = await EntryIndex.create({ entries: datastore.entries, serverId: serverSpiffeId(config), clock, log });
     cleanups.push(() => entryIndex.close());
 
+    const metrics = createServerMetrics({
+      countEntries: () => datastore.entries.count(),
+      countAgents: async () => (await datastore.agents.list()).length,
+      caNotAfter: () => ca.activeCaNotAfter(),
+      jwtKeyNotAfter: () => ca.listAuthorities().find((a) => a.kind === 'jwt' && a.state === 'active')?.notAfter,
+      federationLastSuccess: () => federation.lastSuccesses(),
+      now: () => clock.now(),
+    });
+
     // Federated trust domains' bundles: the stored ones are served at once, then each peer is fetched.
     const federation = new FederationRefresher({
       trustDomain: config.trustDomainId,
@@ -98,15 +107,11 @@ export async function startServer(
       minRefreshSeconds: config.federation.minRefreshSeconds,
       clock,
       log: log.child({ component: 'federation' }),
+      refreshes: metrics.federationRefreshes,
     });
     await federation.start();
     cleanups.push(() => federation.stop());
 
-    const metrics = createServerMetrics({
-      countEntries: () => datastore.entries.count(),
-      countAgents: async () => (await datastore.agents.list()).length,
-      caNotAfter: () => ca.activeCaNotAfter(),
-    });
     const agentEvents = agentChangeEvents(datastore.agents);
     const drain = createStreamDrain();
 

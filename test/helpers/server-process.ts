@@ -29,6 +29,8 @@ export interface TesseraProcess {
   readonly ready: Record<string, unknown>;
   /** Every JSON log line so far (more arrive while the process runs). */
   readonly logs: Record<string, unknown>[];
+  /** Every stderr line so far, as written (JSON.parse would hide a repeated key). */
+  readonly lines: string[];
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
@@ -67,6 +69,7 @@ export async function startTesseraProcess(
     ...(options.env ? { env: { ...process.env, ...options.env } } : {}),
   });
   const logs: Record<string, unknown>[] = [];
+  const lines: string[] = [];
   let buffered = '';
   let stderrText = '';
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
@@ -79,6 +82,7 @@ export async function startTesseraProcess(
       while ((nl = buffered.indexOf('\n')) !== -1) {
         const line = buffered.slice(0, nl);
         buffered = buffered.slice(nl + 1);
+        lines.push(line);
         try {
           const entry = JSON.parse(line) as Record<string, unknown>;
           logs.push(entry);
@@ -94,6 +98,7 @@ export async function startTesseraProcess(
     proc,
     ready: await ready,
     logs,
+    lines,
     stop(signal = 'SIGTERM') {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
       return exited;

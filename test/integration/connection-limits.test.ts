@@ -81,7 +81,7 @@ function closedMetric(metrics: string, listener: string, reason: string): number
 }
 
 function warnings(p: TesseraProcess, reason: string): Record<string, unknown>[] {
-  return p.logs.filter((l) => l['level'] === 40 && l['reason'] === reason);
+  return p.logs.filter((l) => l['level'] === 'warn' && l['reason'] === reason);
 }
 
 describe('server connection caps (child process)', () => {

@@ -43,7 +43,7 @@ describe('tessera server start-up: the data dir', () => {
     const dir = caseDir('fresh');
     let server = await startServerProcess(dir, config());
     const init = server.logs.find((l) => typeof l['msg'] === 'string' && (l['msg'] as string).startsWith('Initialised an empty data dir'));
-    expect(init).toMatchObject({ level: 30, datastore: expect.stringMatching(/datastore\.sqlite3$/) });
+    expect(init).toMatchObject({ level: 'info', datastore: expect.stringMatching(/datastore\.sqlite3$/) });
     const bundle = runCli(['bundle', 'show', '--socket', server.adminSocket]).stdout;
     expect(await server.stop()).toBe(0);
     server = await startServerProcess(dir, config());

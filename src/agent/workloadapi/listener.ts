@@ -94,7 +94,7 @@ export interface WorkloadApiListener {
  */
 export async function listenWorkloadApi(options: ListenWorkloadApiOptions): Promise<WorkloadApiListener> {
   const { socketPath, server, credentials, metrics } = options;
-  const log = options.log.child({ component: 'workload-api-listener' });
+  const log = options.log; // the caller binds the component
 
   // Each connection goes through the authority rewriter: grpc-java's socket-path :authority is refused by Node's http2.
   const injector = createAuthorityRewritingInjector(server, log);

@@ -66,7 +66,7 @@ function preEncodedDefinition(definition: grpc.ServiceDefinition): grpc.ServiceD
 
 export function createWorkloadApiService(options: WorkloadApiServiceOptions): WorkloadApiService {
   const { provider, metrics } = options;
-  const log = options.log.child({ component: 'workload-api' });
+  const log = options.log; // the caller binds the component
   const clock = options.clock ?? systemClock;
   const { definition: protoDefinition } = loadService(WORKLOAD_API_PROTO, WORKLOAD_API_SERVICE);
   const serializer = (method: string) => protoDefinition[method]!.responseSerialize;
@@ -200,15 +200,27 @@ interface ValidateJwtSvidRequest {
   svid: string;
 }
 
-/** Counts every call by final status and observes its duration (stream lifetime for streams). */
+/**
+ * Counts every call once by its end: its final status, or CANCELLED when the workload went away first (a stream the
+ * workload closes never gets a status); observes its duration (stream lifetime for streams).
+ */
 function metricsInterceptor(metrics: WorkloadApiMetrics): grpc.ServerInterceptor {
   return (method, call) => {
     const started = process.hrtime.bigint();
     const name = method.path.slice(method.path.lastIndexOf('/') + 1);
+    let counted = false;
+    const count = (code: grpc.status) => {
+      if (counted) return;
+      counted = true;
+      metrics.rpcTotal?.inc({ method: name, code: grpc.status[code] ?? String(code) });
+      metrics.rpcDuration?.observe({ method: name }, Number(process.hrtime.bigint() - started) / 1e9);
+    };
     return new grpc.ServerInterceptingCall(call, {
+      start(next) {
+        next({ onCancel: () => count(grpc.status.CANCELLED) });
+      },
       sendStatus(status, next) {
-        metrics.rpcTotal?.inc({ method: name, code: grpc.status[status.code] ?? String(status.code) });
-        metrics.rpcDuration?.observe({ method: name }, Number(process.hrtime.bigint() - started) / 1e9);
+        count(status.code);
         next(status);
       },
     });

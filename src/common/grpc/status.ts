@@ -8,7 +8,8 @@ import type { Logger } from '../log.js';
  * `TesseraError`/`SpiffeError` and pass whatever they caught here; nothing else builds a status by hand.
  *
  * - The returned `details` is the error's own lowercase message, never its cause chain.
- * - NotFound is neither logged nor given any detail beyond its message.
+ * - NotFound is neither logged nor given any detail beyond its message; PermissionDenied and Unauthenticated are
+ *   expected refusals, logged at info with their reason and no stack trace.
  * - Anything that is not one of our coded errors (and TesseraError INTERNAL) becomes Internal with the generic
  *   message "internal error"; the real error is logged at error level.
  */
@@ -82,7 +83,8 @@ export function toStatus(err: unknown, log?: Logger): GrpcStatus {
       break;
     case status.PERMISSION_DENIED:
     case status.UNAUTHENTICATED:
-      log?.warn({ code: errorCode, err }, 'Request refused');
+      // Expected (a workload with no entry, a banned agent): the reason, not a stack trace.
+      log?.info({ code: errorCode, reason: details }, 'Request refused');
       break;
     default:
       log?.debug({ code: errorCode, err }, 'Request failed');

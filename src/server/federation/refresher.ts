@@ -34,6 +34,8 @@ export interface FederationRefresherOptions {
   readonly minRefreshSeconds: number;
   readonly clock: Clock;
   readonly log: Logger;
+  /** Counts every fetch by trust domain and result (`success`, `failure`); prom-client's Counter fits. */
+  readonly refreshes?: { inc(labels: { trust_domain: string; result: 'success' | 'failure' }): void };
   /** Overrides for tests. */
   readonly fetch?: typeof fetchBundleDocument;
   readonly fetchTimeoutMs?: number;
@@ -105,6 +107,15 @@ export class FederationRefresher implements FederationControl, FederatedBundleSo
     const wrapped = (td: string) => listener(td);
     this.#listeners.add(wrapped);
     return () => void this.#listeners.delete(wrapped);
+  }
+
+  /** Unix ms of each tracked trust domain's last successful fetch (those never fetched are left out), for metrics. */
+  lastSuccesses(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const [td, peer] of this.#peers) {
+      if (peer.status.lastSuccessAtMs !== undefined) out.set(td, peer.status.lastSuccessAtMs);
+    }
+    return out;
   }
 
   // --- FederationControl ---
@@ -203,12 +214,14 @@ export class FederationRefresher implements FederationControl, FederatedBundleSo
       try {
         await this.#fetchOnce(peer);
         peer.status.lastSuccessAtMs = this.#o.clock.now().getTime();
+        this.#o.refreshes?.inc({ trust_domain: td, result: 'success' });
         delete peer.status.lastError;
         peer.backoff.reset();
         this.#schedule(peer, this.#intervalMs(peer.bundle));
       } catch (err) {
         const message = (err as Error).message;
         peer.status.lastError = message;
+        this.#o.refreshes?.inc({ trust_domain: td, result: 'failure' });
         // Jitter never brings a retry before the floor, nor after the normal interval.
         const floorMs = this.#o.minRefreshSeconds * 1000;
         const delay = Math.min(Math.max(floorMs, peer.backoff.next()), this.#intervalMs(peer.bundle));

@@ -106,7 +106,7 @@ async function eventually(check: () => boolean, ms = 5000): Promise<void> {
 }
 
 function warnings(text: string): Record<string, unknown>[] {
-  return logs.lines().filter((l) => (l.level === 40 || l.level === 'warn') && String(l.msg).includes(text));
+  return logs.lines().filter((l) => l.level === 'warn' && String(l.msg).includes(text));
 }
 
 describe('Workload API connection caps', () => {

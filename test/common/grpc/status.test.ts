@@ -48,7 +48,7 @@ describe('toStatus', () => {
     const result = toStatus(new Error('SQLITE_CORRUPT: database disk image is malformed at /var/lib/x'), log);
     expect(result).toEqual({ code: status.INTERNAL, details: INTERNAL_DETAILS });
     const [line] = lines();
-    expect(line?.['level']).toBe(50);
+    expect(line?.['level']).toBe('error');
     expect(line?.['msg']).toBe('Internal error');
     expect(JSON.stringify(line)).toContain('SQLITE_CORRUPT');
   });
@@ -82,6 +82,19 @@ describe('toStatus', () => {
     const [line] = lines();
     expect(line?.['msg']).toBe('Request refused');
     expect(line?.['code']).toBe('PERMISSION_DENIED');
+  });
+
+  it('logs an expected refusal at info with its reason and no stack trace', () => {
+    const { log, lines } = captureLogger();
+    toStatus(new TesseraError('PERMISSION_DENIED', 'no identity issued', { cause: new Error('inner detail') }), log);
+    toStatus(new TesseraError('UNAUTHENTICATED', 'no client certificate'), log);
+    expect(lines().map((l) => [l['level'], l['reason']])).toEqual([
+      ['info', 'no identity issued'],
+      ['info', 'no client certificate'],
+    ]);
+    const text = JSON.stringify(lines());
+    expect(text).not.toContain('stack');
+    expect(text).not.toContain('inner detail');
   });
 
   it('returns lowercase messages for the errors it is given', () => {

@@ -31,7 +31,7 @@ describe('open-file limit', () => {
     const soft = readOpenFileLimit()!.soft;
     logOpenFileLimit(log, 10, 'workloadApi.maxConnections');
     logOpenFileLimit(log, soft, 'workloadApi.maxConnections');
-    const warns = lines().filter((l) => l.level === 40);
+    const warns = lines().filter((l) => l.level === 'warn');
     expect(warns).toHaveLength(1);
     expect(warns[0]).toMatchObject({ 'workloadApi.maxConnections': soft, openFilesSoft: soft });
   });

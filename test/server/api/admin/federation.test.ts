@@ -197,7 +197,7 @@ describe('FederationService CRUD', () => {
       control.reloadError = undefined;
     }
     expect(await srv.datastore.federation.get('reload-fails.test')).not.toBeNull();
-    expect(logs.lines().some((l) => l['trustDomain'] === 'reload-fails.test' && l['level'] === 40)).toBe(true);
+    expect(logs.lines().some((l) => l['trustDomain'] === 'reload-fails.test' && l['level'] === 'warn')).toBe(true);
   });
 });
 
