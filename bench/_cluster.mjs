@@ -41,7 +41,7 @@ export async function startDaemon({ dir, noun, config, readyMsg, nodeArgs = [], 
           if (entry.msg === readyMsg) {
             clearTimeout(t);
             resolve(entry);
-          } else if (entry.level >= 50) {
+          } else if (entry.level === 'error' || entry.level === 'fatal') {
             process.stderr.write(`${noun}: ${l}\n`);
           }
         } catch {

@@ -117,7 +117,7 @@ describe('runDaemonCli signals', () => {
       reloaded: [],
       needsRestart: ['port'],
     });
-    expect(logs().at(-1)).toMatchObject({ level: 40, settings: ['port'] });
+    expect(logs().at(-1)).toMatchObject({ level: 'warn', settings: ['port'] });
 
     write({ bad: true });
     hup('SIGHUP');
