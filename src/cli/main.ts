@@ -8,8 +8,10 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { CommandFailure, ExitCode, UsageError, nounCommand, parseArgsReason, verbGroup, type Command } from './command.js';
 import { agentBanCommand } from './commands/agent/ban.js';
+import { agentCountCommand } from './commands/agent/count.js';
 import { agentEvictCommand } from './commands/agent/evict.js';
 import { agentListCommand } from './commands/agent/list.js';
+import { agentPurgeCommand } from './commands/agent/purge.js';
 import { agentShowCommand } from './commands/agent/show.js';
 import { apiFetchBundlesCommand } from './commands/api/fetch-bundles.js';
 import { apiFetchJwtCommand } from './commands/api/fetch-jwt.js';
@@ -51,11 +53,13 @@ const COMMANDS: readonly Command[] = [
     entryListCommand,
     entryCountCommand,
   ]),
-  nounCommand('agent', 'run the node agent; list, show, ban and evict attested agents', [
+  nounCommand('agent', 'run the node agent; list, count, show, ban, evict and purge attested agents', [
     agentListCommand,
+    agentCountCommand,
     agentShowCommand,
     agentBanCommand,
     agentEvictCommand,
+    agentPurgeCommand,
     agentRunCommand,
   ]),
   nounCommand('token', 'generate join tokens', [tokenGenerateCommand]),
