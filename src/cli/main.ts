@@ -22,6 +22,9 @@ import { auditListCommand } from './commands/audit/list.js';
 import { authorityActivateCommand } from './commands/authority/activate.js';
 import { authorityPrepareCommand } from './commands/authority/prepare.js';
 import { authorityShowCommand } from './commands/authority/show.js';
+import { bundleDeleteCommand } from './commands/bundle/delete.js';
+import { bundleListCommand } from './commands/bundle/list.js';
+import { bundleSetCommand } from './commands/bundle/set.js';
 import { bundleShowCommand } from './commands/bundle/show.js';
 import { entryCountCommand } from './commands/entry/count.js';
 import { entryCreateCommand } from './commands/entry/create.js';
@@ -63,7 +66,12 @@ const COMMANDS: readonly Command[] = [
     agentRunCommand,
   ]),
   nounCommand('token', 'generate join tokens', [tokenGenerateCommand]),
-  nounCommand('bundle', "show the trust domain's bundle", [bundleShowCommand]),
+  nounCommand('bundle', "show the trust domain's bundle; list, set and delete federated trust domains' bundles", [
+    bundleShowCommand,
+    bundleListCommand,
+    bundleSetCommand,
+    bundleDeleteCommand,
+  ]),
   nounCommand('federation', 'federate with other trust domains: relationships and their bundles', [
     federationCreateCommand,
     federationUpdateCommand,

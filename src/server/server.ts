@@ -158,6 +158,7 @@ export async function startServer(
       joinTokens: datastore.joinTokens,
       audit: datastore.audit,
       bundle: ca,
+      bundleStore: datastore.bundles,
       federation: datastore.federation,
       federationControl: federation,
       ca,

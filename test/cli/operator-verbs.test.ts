@@ -2,9 +2,17 @@
  * The SPIRE-style operator verbs (issue 15): `entry list|count` filters, `agent count|purge`, in-process through
  * main(argv, io) against a real admin API server in this process (Unix socket in a temp dir, real SQLite).
  */
+import { generateKeyPairSync } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SpiffeBundle } from '../../src/spiffe/bundle/index.js';
+import { TrustDomain } from '../../src/spiffe/id/index.js';
+import { encodePem } from '../../src/spiffe/pem.js';
+import { createCaCertificate } from '../../src/spiffe/x509svid/index.js';
 import { startAdminTestServer, type AdminTestServer } from '../helpers/admin-server.js';
 import { runTessera, type CliRun } from '../helpers/cli-in-process.js';
+import { fakeFederationControl, type FakeFederationControl } from '../helpers/fake-federation-control.js';
 
 const AGENT = 'spiffe://acme.test/tessera/agent/x509pop/node-1';
 const AGENT_2 = 'spiffe://acme.test/tessera/agent/x509pop/node-2';
@@ -12,9 +20,21 @@ const DAY = 86_400;
 const now = () => Math.floor(Date.now() / 1000);
 
 let srv: AdminTestServer;
+let control: FakeFederationControl;
 
-function tessera(args: string[]): Promise<CliRun> {
-  return runTessera(args, { env: { TESSERA_ADMIN_SOCKET: srv.socketPath } });
+function tessera(args: string[], stdin?: string): Promise<CliRun> {
+  return runTessera(args, { env: { TESSERA_ADMIN_SOCKET: srv.socketPath }, ...(stdin !== undefined ? { stdin } : {}) });
+}
+
+async function rootCa(trustDomain: string): Promise<Uint8Array> {
+  const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+  return createCaCertificate({
+    trustDomain: TrustDomain.parse(trustDomain),
+    publicKey,
+    signer: { key: privateKey },
+    now: new Date(),
+    ttlSeconds: 3600,
+  });
 }
 
 function ok(r: CliRun): CliRun {
@@ -46,7 +66,8 @@ async function count(filter: string[]): Promise<number> {
 }
 
 beforeAll(async () => {
-  srv = await startAdminTestServer();
+  control = fakeFederationControl();
+  srv = await startAdminTestServer({ federationControl: control });
   await create('spiffe://acme.test/web/a', ['unix:uid:1000']);
   await create('spiffe://acme.test/web/b', ['unix:uid:1000', 'unix:gid:50'], ['--hint', 'blue', '--federates-with', 'b.test']);
   await create('spiffe://acme.test/web/c', ['unix:uid:1000', 'unix:gid:50', 'systemd:unit:c.service'], [
@@ -214,5 +235,157 @@ describe('agent count and purge', () => {
       code: 3,
       details: 'expired_for_seconds must be a whole number of seconds, at least 1, not 0',
     });
+  });
+});
+
+describe('bundle list, show, set and delete (federated bundles)', () => {
+  let dPem: string;
+  let dDer: Uint8Array;
+  let eJson: string;
+  let wrongTdPem: string;
+
+  beforeAll(async () => {
+    dDer = await rootCa('d.test');
+    dPem = join(srv.dir, 'd.pem');
+    writeFileSync(dPem, encodePem('CERTIFICATE', dDer));
+    const jwt = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+    eJson = SpiffeBundle.fromParts({
+      trustDomain: TrustDomain.parse('e.test'),
+      x509Authorities: [await rootCa('e.test')],
+      jwtAuthorities: [{ kid: 'e-kid', key: jwt.publicKey }],
+      sequenceNumber: 12n,
+    }).marshal();
+    wrongTdPem = join(srv.dir, 'wrong.pem');
+    writeFileSync(wrongTdPem, encodePem('CERTIFICATE', await rootCa('other.test')));
+    writeFileSync(join(srv.dir, 'empty.pem'), '');
+    writeFileSync(join(srv.dir, 'junk.pem'), 'not a bundle');
+  });
+
+  it('starts with no federated bundles (our own bundle is not listed)', async () => {
+    expect(ok(await tessera(['bundle', 'list'])).stdout).toBe('No federated bundles.\n');
+    expect(json(await tessera(['bundle', 'list', '-o', 'json']))).toEqual({ bundles: [] });
+  });
+
+  it('bundle set stores a static bundle from PEM (file) or SPIFFE JSON (stdin) and tells the refresher', async () => {
+    const out = ok(await tessera(['bundle', 'set', '--trust-domain', 'd.test', '--bundle', dPem])).stdout;
+    expect(out).toBe('Stored the bundle of d.test (1 X.509, 0 JWT authorities; static).\n');
+    const e = json(await tessera(['bundle', 'set', '--trust-domain', 'e.test', '--bundle', '-', '-o', 'json'], eJson));
+    expect(e).toMatchObject({ trustDomain: 'e.test', source: 'static', sequenceNumber: '12', x509Authorities: 1, jwtAuthorities: 1 });
+    expect(control.reloads).toEqual(['d.test', 'e.test']);
+    const stored = await srv.datastore.bundles.get('d.test');
+    expect(SpiffeBundle.parse('d.test', stored!.document).x509Bundle.x509Authorities.map((a) => Buffer.from(a).toString('hex'))).toEqual([
+      Buffer.from(dDer).toString('hex'),
+    ]);
+    const events = await srv.datastore.audit.list({ kind: 'federated_bundle.set' });
+    expect(events.map((ev) => ev.spiffeId)).toEqual(['spiffe://d.test', 'spiffe://e.test']);
+  });
+
+  it('bundle list and bundle show --trust-domain show them', async () => {
+    const list = json(await tessera(['bundle', 'list', '-o', 'json']));
+    expect(list['bundles'].map((b: { trustDomain: string; source: string }) => [b.trustDomain, b.source])).toEqual([
+      ['d.test', 'static'],
+      ['e.test', 'static'],
+    ]);
+    const text = ok(await tessera(['bundle', 'list'])).stdout;
+    expect(text).toMatch(/^d\.test +static +1 +0 +0 /m);
+    expect(text).toMatch(/^e\.test +static +1 +1 +12 /m);
+    expect(text).toMatch(/2 federated bundles\n$/);
+    const pem = ok(await tessera(['bundle', 'show', '--trust-domain', 'd.test'])).stdout;
+    expect(pem).toBe(encodePem('CERTIFICATE', dDer).replace(/\n?$/, '\n'));
+    const doc = JSON.parse(ok(await tessera(['bundle', 'show', '--trust-domain', 'e.test', '--format', 'spiffe'])).stdout);
+    expect(doc['spiffe_sequence']).toBe(12);
+  });
+
+  it('bundle set replaces a stored bundle', async () => {
+    const next = await rootCa('d.test');
+    const file = join(srv.dir, 'd2.pem');
+    writeFileSync(file, encodePem('CERTIFICATE', next));
+    const before = (await srv.datastore.bundles.get('d.test'))!.sequence;
+    ok(await tessera(['bundle', 'set', '--trust-domain', 'd.test', '--bundle', file]));
+    expect(ok(await tessera(['bundle', 'show', '--trust-domain', 'd.test'])).stdout).toBe(encodePem('CERTIFICATE', next).replace(/\n?$/, '\n'));
+    expect((await srv.datastore.bundles.get('d.test'))!.sequence).toBe(before + 1);
+  });
+
+  it.each([
+    [['bundle', 'set', '--bundle', 'x.pem'], 2, /^tessera: --trust-domain is required/],
+    [['bundle', 'set', '--trust-domain', 'x.test'], 2, /^tessera: --bundle is required/],
+    [['bundle', 'set', '--trust-domain', 'x.test', '--bundle', '/nonexistent/x.pem'], 2, /^tessera: cannot read --bundle \/nonexistent\/x\.pem: ENOENT\n$/],
+    [['bundle', 'set', '--trust-domain', 'x.test', '--bundle', 'EMPTY'], 2, /--bundle \S+empty\.pem is empty/],
+    [['bundle', 'set', '--trust-domain', 'x.test', '--bundle', 'JUNK'], 1, /^error: bundle was refused: X\.509 bund/],
+    [['bundle', 'set', '--trust-domain', 'x.test', '--bundle', 'WRONG'], 1, /^error: bundle was refused: .*other\.test/],
+    [['bundle', 'set', '--trust-domain', 'acme.test', '--bundle', 'WRONG'], 1, /^error: trust_domain "acme\.test" is this server's own trust domain/],
+    [['bundle', 'set', '--trust-domain', 'Not Valid', '--bundle', 'WRONG'], 1, /^error: trust_domain "Not Valid" is not a valid trust domain name/],
+    [['bundle', 'show', '--trust-domain', ''], 2, /^tessera: --trust-domain must not be empty/],
+    [['bundle', 'show', '--trust-domain', 'nobody.test'], 1, /^error: no bundle stored for trust domain "nobody\.test"\n$/],
+    [['bundle', 'delete'], 2, /^tessera: --trust-domain is required/],
+    [['bundle', 'delete', '--trust-domain', 'd.test', '--mode', 'force'], 2, /--mode must be one of restrict, dissociate, delete, not "force"/],
+    [['bundle', 'delete', '--trust-domain', 'nobody.test'], 1, /^error: no bundle stored for trust domain "nobody\.test"\n$/],
+    [['bundle', 'delete', '--trust-domain', 'acme.test'], 1, /own trust domain/],
+  ])('%j is refused (exit %i) and writes nothing', async (args, exit, message) => {
+    const files: Record<string, string> = {
+      EMPTY: join(srv.dir, 'empty.pem'),
+      JUNK: join(srv.dir, 'junk.pem'),
+      WRONG: wrongTdPem,
+    };
+    const before = srv.rowCounts();
+    const r = await tessera(args.map((a) => files[a] ?? a));
+    expect(r.code).toBe(exit);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(message);
+    expect(srv.rowCounts()).toEqual(before);
+  });
+
+  it('bundle delete: restrict refuses while an entry federates with it; dissociate removes the trust domain', async () => {
+    await create('spiffe://acme.test/partner/d', ['unix:uid:4000'], ['--federates-with', 'd.test', '--federates-with', 'b.test']);
+    const before = srv.rowCounts();
+    const refused = await tessera(['bundle', 'delete', '--trust-domain', 'd.test']);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/^error: 1 entry federates with "d\.test" \(e\.g\. "[0-9a-f-]{36}"\): use mode dissociate/);
+    expect(srv.rowCounts()).toEqual(before);
+
+    const out = json(await tessera(['bundle', 'delete', '--trust-domain', 'd.test', '--mode', 'dissociate', '-o', 'json']));
+    expect(out).toMatchObject({ trustDomain: 'd.test', deleted: true, mode: 'dissociate' });
+    expect(out['entryIds']).toHaveLength(1);
+    const entry = await srv.datastore.entries.get(out['entryIds'][0]);
+    expect(entry?.federatesWith).toEqual(['b.test']);
+    expect(entry?.revision).toBe(2);
+    expect(await srv.datastore.bundles.get('d.test')).toBeNull();
+    expect(control.reloads.at(-1)).toBe('d.test');
+  });
+
+  it('bundle delete --mode delete deletes the entries federating with it; a bundle with no entry just goes', async () => {
+    await create('spiffe://acme.test/partner/e', ['unix:uid:4001'], ['--federates-with', 'e.test']);
+    const text = ok(await tessera(['bundle', 'delete', '--trust-domain', 'e.test', '--mode', 'delete'])).stdout;
+    expect(text).toBe('Deleted the bundle of e.test; deleted 1 entry.\n');
+    expect(await listIds(['--spiffe-id', 'spiffe://acme.test/partner/e'])).toEqual([]);
+    ok(await tessera(['bundle', 'set', '--trust-domain', 'd.test', '--bundle', dPem]));
+    expect(ok(await tessera(['bundle', 'delete', '--trust-domain', 'd.test'])).stdout).toBe('Deleted the bundle of d.test.\n');
+    expect(json(await tessera(['bundle', 'list', '-o', 'json']))).toEqual({ bundles: [] });
+    const events = await srv.datastore.audit.list({ kind: 'federated_bundle.deleted' });
+    expect(events.map((e) => e.details?.['mode'])).toEqual(['dissociate', 'delete', 'restrict']);
+  });
+
+  it('bundle set on a trust domain with a relationship is listed as "federation"; delete refuses it', async () => {
+    ok(
+      await tessera([
+        'federation', 'create', '--trust-domain', 'g.test', '--bundle-endpoint-url', 'https://g.example/', '--profile', 'https_web',
+      ]),
+    );
+    const gPem = join(srv.dir, 'g.pem');
+    writeFileSync(gPem, encodePem('CERTIFICATE', await rootCa('g.test')));
+    const set = ok(await tessera(['bundle', 'set', '--trust-domain', 'g.test', '--bundle', gPem])).stdout;
+    expect(set).toMatch(/its federation relationship replaces it at the next fetch/);
+    const list = json(await tessera(['bundle', 'list', '-o', 'json']));
+    expect(list['bundles'].map((b: { trustDomain: string; source: string }) => [b.trustDomain, b.source])).toEqual([
+      ['g.test', 'federation'],
+    ]);
+    const before = srv.rowCounts();
+    const r = await tessera(['bundle', 'delete', '--trust-domain', 'g.test', '--mode', 'delete']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(
+      'error: a federation relationship with "g.test" fetches this bundle: delete the relationship ' +
+        '(tessera federation delete --trust-domain g.test), which deletes its bundle too\n',
+    );
+    expect(srv.rowCounts()).toEqual(before);
   });
 });

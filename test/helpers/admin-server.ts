@@ -145,6 +145,7 @@ export async function startAdminTestServer(
     joinTokens: datastore.joinTokens,
     audit: datastore.audit,
     bundle: ca,
+    bundleStore: datastore.bundles,
     federation: datastore.federation,
     ...(options.federationControl ? { federationControl: options.federationControl } : {}),
     ca,

@@ -6,6 +6,7 @@ import type {
   AgentStore,
   AuditEventInput,
   AuditStore,
+  BundleStore,
   EntryStore,
   FederationStore,
   JoinTokenStore,
@@ -35,6 +36,8 @@ export interface AdminServicesConfig {
   readonly joinTokens: Pick<JoinTokenStore, 'create'>;
   readonly audit: Pick<AuditStore, 'append' | 'appendMany' | 'list'>;
   readonly bundle: Pick<BundleSource, 'currentBundle'>;
+  /** Federated trust domains' bundles (BundleService's list, show, set and delete). */
+  readonly bundleStore: Pick<BundleStore, 'list' | 'get' | 'put' | 'delete'>;
   readonly federation: Pick<FederationStore, 'create' | 'update' | 'get' | 'list' | 'delete' | 'bundle'>;
   /**
    * The server's federation refresher. While absent, FederationService reads (Get, List) still answer, without

@@ -32,7 +32,7 @@ export function registerAdminServices(server: grpc.Server, config: AdminServices
   add('entry.proto', 'EntryService', entryService(ctx, writes));
   add('agent.proto', 'AgentAdminService', agentAdminService(ctx));
   add('token.proto', 'TokenService', tokenService(ctx, writes));
-  add('bundle.proto', 'BundleService', bundleService(ctx));
+  add('bundle.proto', 'BundleService', bundleService(ctx, writes));
   add('audit.proto', 'AuditService', auditService(ctx));
   add('health.proto', 'HealthService', healthService(ctx));
   add('federation.proto', 'FederationService', federationService(ctx));
