@@ -40,6 +40,8 @@ import { federationShowCommand } from './commands/federation/show.js';
 import { federationUpdateCommand } from './commands/federation/update.js';
 import { healthcheckCommand } from './commands/healthcheck.js';
 import { instanceListCommand } from './commands/instance/list.js';
+import { jwtMintCommand } from './commands/svid/jwt-mint.js';
+import { x509MintCommand } from './commands/svid/x509-mint.js';
 import { tokenGenerateCommand } from './commands/token/generate.js';
 import { agentRunCommand } from './commands/agent-run.js';
 import { serverCommand } from './commands/server.js';
@@ -85,6 +87,8 @@ const COMMANDS: readonly Command[] = [
     authorityPrepareCommand,
     authorityActivateCommand,
   ]),
+  nounCommand('x509', 'mint an X509-SVID for the operator', [x509MintCommand]),
+  nounCommand('jwt', 'mint a JWT-SVID for the operator', [jwtMintCommand]),
   nounCommand('audit', 'query the audit trail', [auditListCommand]),
   nounCommand('instance', 'list live workload instances and their SVIDs', [instanceListCommand]),
   nounCommand('api', 'talk to the Workload API as this process: fetch SVIDs and bundles, validate, watch', [

@@ -162,6 +162,8 @@ export async function startServer(
       federation: datastore.federation,
       federationControl: federation,
       ca,
+      x509Issuer: ca,
+      jwtIssuer: ca,
       authority: ca,
       ping: () => datastore.ping(),
       version,

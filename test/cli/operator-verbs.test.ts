@@ -2,14 +2,15 @@
  * The SPIRE-style operator verbs (issue 15): `entry list|count` filters, `agent count|purge`, in-process through
  * main(argv, io) against a real admin API server in this process (Unix socket in a temp dir, real SQLite).
  */
-import { generateKeyPairSync } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { createPrivateKey, generateKeyPairSync, X509Certificate } from 'node:crypto';
+import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SpiffeBundle } from '../../src/spiffe/bundle/index.js';
 import { TrustDomain } from '../../src/spiffe/id/index.js';
-import { encodePem } from '../../src/spiffe/pem.js';
-import { createCaCertificate } from '../../src/spiffe/x509svid/index.js';
+import { parseAndValidateJwtSvid } from '../../src/spiffe/jwtsvid/index.js';
+import { decodePem, encodePem } from '../../src/spiffe/pem.js';
+import { createCaCertificate, verifyX509Svid } from '../../src/spiffe/x509svid/index.js';
 import { startAdminTestServer, type AdminTestServer } from '../helpers/admin-server.js';
 import { runTessera, type CliRun } from '../helpers/cli-in-process.js';
 import { fakeFederationControl, type FakeFederationControl } from '../helpers/fake-federation-control.js';
@@ -387,5 +388,105 @@ describe('bundle list, show, set and delete (federated bundles)', () => {
         '(tessera federation delete --trust-domain g.test), which deletes its bundle too\n',
     );
     expect(srv.rowCounts()).toEqual(before);
+  });
+});
+
+describe('x509 mint and jwt mint', () => {
+  const ID = 'spiffe://acme.test/ops/debug';
+
+  it('x509 mint prints an SVID for a fresh key, verifying against the bundle, and audits it', async () => {
+    const out = json(await tessera(['x509', 'mint', '--spiffe-id', ID, '--ttl', '600', '--dns', 'debug.acme.test', '-o', 'json']));
+    const chain = decodePem(out['svidPem']).map((b) => b.der);
+    const verified = verifyX509Svid(chain, srv.ca.currentBundle(), { now: new Date() });
+    expect(verified.spiffeId.toString()).toBe(ID);
+    const cert = new X509Certificate(chain[0]!);
+    expect(cert.subjectAltName).toContain('DNS:debug.acme.test');
+    expect(cert.checkPrivateKey(createPrivateKey(out['keyPem']))).toBe(true);
+    expect(out['bundlePem']).toBe(srv.ca.currentBundle().x509Bundle.toPem());
+    expect(out['expiresAt']).toBe(Math.floor(new Date(cert.validTo).getTime() / 1000));
+    expect(out['expiresAt'] - now()).toBeLessThanOrEqual(600);
+    expect(out['expiresAt'] - now()).toBeGreaterThan(500);
+    const [event] = await srv.datastore.audit.list({ kind: 'x509_svid.minted' });
+    expect(event).toMatchObject({ spiffeId: ID, serial: out['serial'], expiresAt: out['expiresAt'] });
+    const text = ok(await tessera(['x509', 'mint', '--spiffe-id', ID])).stdout;
+    expect(text).toMatch(/^X509-SVID:\n-----BEGIN CERTIFICATE-----\n[\s\S]+Private key:\n-----BEGIN PRIVATE KEY-----[\s\S]+Root CAs:\n-----BEGIN CERTIFICATE-----/);
+  });
+
+  it('x509 mint --write DIR writes svid.pem, key.pem (0600) and bundle.pem; the default TTL is an hour', async () => {
+    const dir = join(srv.dir, 'minted');
+    const out = json(await tessera(['x509', 'mint', '--spiffe-id', ID, '--write', dir, '-o', 'json']));
+    expect(out['files']).toEqual({ svid: join(dir, 'svid.pem'), key: join(dir, 'key.pem'), bundle: join(dir, 'bundle.pem') });
+    expect(statSync(join(dir, 'key.pem')).mode & 0o777).toBe(0o600);
+    chmodSync(join(dir, 'key.pem'), 0o644);
+    const cert = new X509Certificate(readFileSync(join(dir, 'svid.pem')));
+    expect(cert.checkPrivateKey(createPrivateKey(readFileSync(join(dir, 'key.pem'))))).toBe(true);
+    expect(cert.subjectAltName).toBe(`URI:${ID}`);
+    expect(readFileSync(join(dir, 'bundle.pem'), 'utf8')).toBe(srv.ca.currentBundle().x509Bundle.toPem());
+    const ttl = out['expiresAt'] - now();
+    expect(ttl).toBeLessThanOrEqual(3600);
+    expect(ttl).toBeGreaterThan(3500);
+    const text = ok(await tessera(['x509', 'mint', '--spiffe-id', ID, '--write', dir])).stdout;
+    expect(statSync(join(dir, 'key.pem')).mode & 0o777).toBe(0o600);
+    expect(text).toMatch(/^Minted an X509-SVID for spiffe:\/\/acme\.test\/ops\/debug \(serial [0-9a-f]+, expires .+\)\.\nWrote /);
+  });
+
+  it('jwt mint prints a token that validates against the bundle for its audience, and audits its jti', async () => {
+    const token = ok(await tessera(['jwt', 'mint', '--spiffe-id', ID, '--audience', 'db', '--audience', 'cache'])).stdout.trim();
+    const svid = await parseAndValidateJwtSvid(token, srv.ca.currentBundle(), ['cache'], { now: new Date() });
+    expect(svid.spiffeId.toString()).toBe(ID);
+    expect(svid.audience).toEqual(['db', 'cache']);
+    const ttl = Math.floor(svid.expiry.getTime() / 1000) - now();
+    expect(ttl).toBeLessThanOrEqual(300);
+    expect(ttl).toBeGreaterThan(200);
+    const out = json(await tessera(['jwt', 'mint', '--spiffe-id', ID, '--audience', 'db', '--ttl', '60', '-o', 'json']));
+    const second = await parseAndValidateJwtSvid(out['token'], srv.ca.currentBundle(), ['db'], { now: new Date() });
+    expect(Math.floor(second.expiry.getTime() / 1000)).toBe(out['expiresAt']);
+    expect(out['expiresAt'] - now()).toBeLessThanOrEqual(60);
+    const events = await srv.datastore.audit.list({ kind: 'jwt_svid.minted' });
+    expect(events.map((e) => e.jti)).toEqual([svid.claims['jti'], second.claims['jti']]);
+    expect(JSON.stringify(events)).not.toContain(token);
+  });
+
+  it.each([
+    [['x509', 'mint'], 2, /^tessera: --spiffe-id is required/],
+    [['x509', 'mint', '--spiffe-id', ID, '--ttl=-5'], 2, /^tessera: --ttl must be between 1 and 2147483647, not -5\n$/],
+    [['x509', 'mint', '--spiffe-id', ID, '--ttl', '1h'], 2, /^tessera: --ttl must be a whole number, not "1h"\n$/],
+    [['x509', 'mint', '--spiffe-id', ID, '--write', ''], 2, /^tessera: --write must name a directory\n$/],
+    [['x509', 'mint', '--spiffe-id', ID, '--write', 'FILE'], 2, /^tessera: cannot write to --write \S+: (EEXIST|ENOTDIR)\n$/],
+    [['x509', 'mint', '--spiffe-id', ID, '--ttl', '86401'], 1, /^error: ttl_seconds 86401 is above the X509-SVID ceiling of 86400 seconds/],
+    [['x509', 'mint', '--spiffe-id', 'spiffe://other.test/x'], 1, /^error: spiffe_id "spiffe:\/\/other\.test\/x" is not in trust domain "acme\.test"\n$/],
+    [['x509', 'mint', '--spiffe-id', 'spiffe://acme.test/tessera/server'], 1, /^error: spiffe_id .* is in the reserved \/tessera\/ namespace/],
+    [['x509', 'mint', '--spiffe-id', 'spiffe://acme.test/a/{instance}'], 1, /^error: spiffe_id .* is a template: give the SPIFFE ID to mint\n$/],
+    [['x509', 'mint', '--spiffe-id', 'acme.test/x'], 1, /^error: spiffe_id "acme\.test\/x"/],
+    [['x509', 'mint', '--spiffe-id', ID, '--dns', 'not a name!'], 1, /^error: /],
+    [['jwt', 'mint', '--spiffe-id', ID], 2, /^tessera: --audience is required/],
+    [['jwt', 'mint', '--audience', 'db'], 2, /^tessera: --spiffe-id is required/],
+    [['jwt', 'mint', '--spiffe-id', ID, '--audience', ''], 2, /^tessera: --audience must not be empty\n$/],
+    [['jwt', 'mint', '--spiffe-id', ID, '--audience', 'db', '--ttl', '0'], 2, /^tessera: --ttl must be between 1 and/],
+    [['jwt', 'mint', '--spiffe-id', ID, '--audience', 'db', '--ttl', '3601'], 1, /^error: ttl_seconds 3601 is above the JWT-SVID ceiling of 3600 seconds/],
+    [['jwt', 'mint', '--spiffe-id', 'spiffe://acme.test/tessera/agent/x', '--audience', 'db'], 1, /reserved \/tessera\/ namespace/],
+  ])('%j is refused (exit %i), minting and auditing nothing', async (args, exit, message) => {
+    const file = join(srv.dir, 'a-file');
+    writeFileSync(file, '');
+    const before = srv.rowCounts();
+    const r = await tessera(args.map((a) => (a === 'FILE' ? file : a)));
+    expect(r.code).toBe(exit);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(message);
+    expect(srv.rowCounts()).toEqual(before);
+  });
+
+  it('the API refuses a missing or malformed public key', async () => {
+    const client = srv.client('SvidService');
+    await expect(client.call('MintX509Svid', { spiffe_id: ID })).rejects.toMatchObject({
+      code: 3,
+      details: 'public_key is required (SubjectPublicKeyInfo, DER)',
+    });
+    await expect(client.call('MintX509Svid', { spiffe_id: ID, public_key: Buffer.from('junk') })).rejects.toMatchObject({
+      code: 3,
+      details: 'public_key is not a SubjectPublicKeyInfo (DER) public key',
+    });
+    const rsa = generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ format: 'der', type: 'spki' });
+    await expect(client.call('MintX509Svid', { spiffe_id: ID, public_key: rsa })).rejects.toMatchObject({ code: 3 });
   });
 });

@@ -1,7 +1,7 @@
 import { systemClock, type Clock } from '../../../common/clock.js';
 import { silentLogger, type Logger } from '../../../common/log.js';
 import { SpiffeId, type TrustDomain } from '../../../spiffe/id/index.js';
-import type { AuthorityAdmin, BundleSource, CaHealth } from '../../ca/types.js';
+import type { AuthorityAdmin, BundleSource, CaHealth, JwtSvidIssuer, X509SvidIssuer } from '../../ca/types.js';
 import type {
   AgentStore,
   AuditEventInput,
@@ -45,6 +45,9 @@ export interface AdminServicesConfig {
    */
   readonly federationControl?: FederationControl;
   readonly ca: CaHealth;
+  /** Signs the SVIDs SvidService mints for the operator (the CA). */
+  readonly x509Issuer: X509SvidIssuer;
+  readonly jwtIssuer: JwtSvidIssuer;
   /** This server's signing keys and their forced rotation (AuthorityService): the CA. */
   readonly authority: AuthorityAdmin;
   /** Resolves when the datastore answers (Datastore.ping). */
