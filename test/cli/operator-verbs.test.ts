@@ -189,6 +189,8 @@ describe('agent count and purge', () => {
     const out = json(await tessera(['agent', 'purge', '--expired-for', '7d', '--dry-run', '-o', 'json']));
     expect(out['dryRun']).toBe(true);
     expect(out['expiredForSeconds']).toBe(7 * DAY);
+    const mixed = json(await tessera(['agent', 'purge', '--expired-for', '1d2h30m5s', '--dry-run', '-o', 'json']));
+    expect(mixed['expiredForSeconds']).toBe(DAY + 2 * 3600 + 30 * 60 + 5);
     expect(out['agents'].map((a: { spiffeId: string }) => a.spiffeId)).toEqual([OLD, OLDER]);
     expect(srv.rowCounts()).toEqual(before);
     const text = ok(await tessera(['agent', 'purge', '--expired-for', '30d', '--dry-run'])).stdout;
