@@ -20,8 +20,9 @@ const ADMIN = 'tessera/admin/v1/';
 
 /**
  * Adds the operator API (proto/tessera/admin/v1: Entry, AgentAdmin, Token, Bundle, Audit, Health, Authority,
- * Federation and Svid services) to `server`. The server is meant to listen only on the admin Unix socket ({@link listenAdminSocket}): file
- * permissions are the access control. Every handler validates its request and maps failures through toStatus.
+ * Federation and Svid services) to `server`. The server is meant to listen only on the admin Unix socket
+ * ({@link listenAdminSocket}): file permissions are the access control. Every handler validates its request and maps
+ * failures through toStatus.
  */
 export function registerAdminServices(server: grpc.Server, config: AdminServicesConfig): void {
   const ctx = adminContext(config);
