@@ -20,6 +20,7 @@ const PROTO_FILES: Record<AdminService, string> = {
   HealthService: 'tessera/admin/v1/health.proto',
   AuthorityService: 'tessera/admin/v1/authority.proto',
   FederationService: 'tessera/admin/v1/federation.proto',
+  SvidService: 'tessera/admin/v1/svid.proto',
 };
 
 export interface AdminClientOptions {

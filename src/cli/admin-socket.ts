@@ -19,7 +19,8 @@ export type AdminService =
   | 'AuditService'
   | 'HealthService'
   | 'AuthorityService'
-  | 'FederationService';
+  | 'FederationService'
+  | 'SvidService';
 
 /** What commands use of the admin client: one unary call, failures already turned into one-line CommandFailures. */
 export interface AdminCaller {

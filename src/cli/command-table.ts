@@ -24,13 +24,17 @@ export const COMMANDS: readonly Command[] = [
     cmd('explain', "show a process's selectors and why each entry does or does not apply to it (agent admin socket)", async () =>
       (await import('./commands/entry/explain.js')).entryExplainCommand),
   ]),
-  nounCommand('agent', 'run the node agent and check its health; list, show, ban and evict attested agents', [
+  nounCommand('agent', 'run the node agent and check its health; list, count, show, ban, evict and purge attested agents', [
     cmd('list', 'list attested agents', async () => (await import('./commands/agent/list.js')).agentListCommand),
+    cmd('count', "count attested agents (banned ones included)", async () =>
+      (await import('./commands/agent/count.js')).agentCountCommand),
     cmd('show', 'show one attested agent', async () => (await import('./commands/agent/show.js')).agentShowCommand),
     cmd('ban', 'refuse an agent every call and re-attestation until it is evicted', async () =>
       (await import('./commands/agent/ban.js')).agentBanCommand),
     cmd('evict', 'delete an agent record: its SVID is refused and it must attest again', async () =>
       (await import('./commands/agent/evict.js')).agentEvictCommand),
+    cmd('purge', "delete agents whose SVID expired long ago", async () =>
+      (await import('./commands/agent/purge.js')).agentPurgeCommand),
     cmd('run', 'run the node agent (agent run --config FILE)', async () =>
       (await import('./commands/agent-run.js')).agentRunCommand),
     cmd('healthcheck', "check that this node's agent is ready (exit 0) or not (exit 1)", async () =>
@@ -40,9 +44,15 @@ export const COMMANDS: readonly Command[] = [
     cmd('generate', 'mint a one-time join token for node attestation', async () =>
       (await import('./commands/token/generate.js')).tokenGenerateCommand),
   ]),
-  nounCommand('bundle', "show the trust domain's bundle", [
-    cmd('show', "print the trust domain's bundle", async () =>
+  nounCommand('bundle', "show the trust domain's bundle; list, set and delete federated trust domains' bundles", [
+    cmd('show', "print the trust domain's bundle, or a federated one", async () =>
       (await import('./commands/bundle/show.js')).bundleShowCommand),
+    cmd('list', "list federated trust domains' bundles", async () =>
+      (await import('./commands/bundle/list.js')).bundleListCommand),
+    cmd('set', "store a federated trust domain's bundle (a static bundle when no relationship fetches it)", async () =>
+      (await import('./commands/bundle/set.js')).bundleSetCommand),
+    cmd('delete', "delete a federated trust domain's static bundle", async () =>
+      (await import('./commands/bundle/delete.js')).bundleDeleteCommand),
   ]),
   nounCommand('federation', 'federate with other trust domains: relationships and their bundles', [
     cmd('create', 'federate with a trust domain: where its bundle endpoint is and how to authenticate it', async () =>
@@ -65,6 +75,14 @@ export const COMMANDS: readonly Command[] = [
       (await import('./commands/authority/prepare.js')).authorityPrepareCommand),
     cmd('activate', 'make the prepared signing key the active one now', async () =>
       (await import('./commands/authority/activate.js')).authorityActivateCommand),
+  ]),
+  nounCommand('x509', 'mint an X509-SVID for the operator', [
+    cmd('mint', "mint an X509-SVID for any SPIFFE ID of the trust domain (operator use; audited)", async () =>
+      (await import('./commands/svid/x509-mint.js')).x509MintCommand),
+  ]),
+  nounCommand('jwt', 'mint a JWT-SVID for the operator', [
+    cmd('mint', "mint a JWT-SVID for any SPIFFE ID of the trust domain (operator use; audited)", async () =>
+      (await import('./commands/svid/jwt-mint.js')).jwtMintCommand),
   ]),
   nounCommand('audit', 'query the audit trail', [
     cmd('list', 'list audit events, oldest first, one page (at most --limit events and 1 MiB) at a time', async () =>

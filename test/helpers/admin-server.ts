@@ -2,7 +2,7 @@
  * A real admin API server for tests: grpc-js on a Unix socket in a fresh mkdtemp dir, a real SQLite datastore, and a
  * tiny real CA (a self-signed P-256 root minted with src/spiffe) behind BundleSource and CaHealth.
  */
-import { generateKeyPairSync, sign, verify, X509Certificate, type KeyObject } from 'node:crypto';
+import { generateKeyPairSync, randomBytes, sign, verify, X509Certificate, type KeyObject } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,10 +12,17 @@ import { loadService } from '../../src/common/grpc/protos.js';
 import type { Logger } from '../../src/common/log.js';
 import { SpiffeBundle } from '../../src/spiffe/bundle/index.js';
 import { TrustDomain } from '../../src/spiffe/id/index.js';
-import { createCaCertificate } from '../../src/spiffe/x509svid/index.js';
+import { mintJwtSvid } from '../../src/spiffe/jwtsvid/index.js';
+import { createCaCertificate, X509SvidSigner } from '../../src/spiffe/x509svid/index.js';
 import { listenAdminSocket, registerAdminServices } from '../../src/server/api/admin/index.js';
 import { failedPrecondition } from '../../src/common/errors.js';
-import type { AuthorityAdmin, BundleSource, CaHealth } from '../../src/server/ca/types.js';
+import type {
+  AuthorityAdmin,
+  BundleSource,
+  CaHealth,
+  JwtSvidIssuer,
+  X509SvidIssuer,
+} from '../../src/server/ca/types.js';
 import { openSqliteDatastore, type Datastore } from '../../src/server/datastore/index.js';
 import type { EntryPolicy } from '../../src/server/entries/validate.js';
 import type { FederationControl } from '../../src/server/federation/types.js';
@@ -25,7 +32,7 @@ export const TEST_POLICY: EntryPolicy = {
   supervisor: { maxX509TtlSeconds: 900, maxJwtTtlSeconds: 300 },
 };
 
-export interface TestCa extends CaHealth, Pick<BundleSource, 'currentBundle'> {
+export interface TestCa extends CaHealth, Pick<BundleSource, 'currentBundle'>, X509SvidIssuer, JwtSvidIssuer {
   readonly der: Uint8Array;
   /** Makes canSign() answer false (a broken CA) or true again. */
   setBroken(broken: boolean): void;
@@ -48,6 +55,7 @@ export async function createTestCa(trustDomain: TrustDomain): Promise<TestCa> {
     sequenceNumber: 7n,
   });
   const notAfter = new Date(new X509Certificate(der).validTo);
+  const signer = X509SvidSigner.create({ caCertificate: der, caKey: privateKey });
   let broken = false;
   const testSign = (key: KeyObject, pub: KeyObject) => {
     const data = Buffer.from('tessera readiness');
@@ -60,6 +68,23 @@ export async function createTestCa(trustDomain: TrustDomain): Promise<TestCa> {
       return !broken && testSign(privateKey, publicKey) && testSign(jwt.privateKey, jwt.publicKey);
     },
     activeCaNotAfter: () => notAfter,
+    signX509Svid(p) {
+      const signed = signer.sign({ ...p, now: new Date() });
+      return { chain: [signed.der], serial: signed.serial, notAfter: signed.notAfter };
+    },
+    async signJwtSvid(p) {
+      const now = new Date();
+      const jti = randomBytes(16).toString('base64url');
+      const token = await mintJwtSvid({
+        spiffeId: p.spiffeId,
+        audience: p.audience,
+        key: { kid: 'test-kid-1', privateKey: jwt.privateKey },
+        now,
+        ttlSeconds: p.ttlSeconds,
+        jti,
+      });
+      return { token, jti, expiresAt: new Date((Math.floor(now.getTime() / 1000) + p.ttlSeconds) * 1000) };
+    },
     setBroken(b) {
       broken = b;
     },
@@ -88,7 +113,8 @@ export type AdminServiceName =
   | 'AuditService'
   | 'HealthService'
   | 'AuthorityService'
-  | 'FederationService';
+  | 'FederationService'
+  | 'SvidService';
 
 const FILES: Record<AdminServiceName, string> = {
   EntryService: 'entry.proto',
@@ -99,6 +125,7 @@ const FILES: Record<AdminServiceName, string> = {
   HealthService: 'health.proto',
   AuthorityService: 'authority.proto',
   FederationService: 'federation.proto',
+  SvidService: 'svid.proto',
 };
 
 /** The AuthorityService of a server without a real CA: no keys, and forced rotation refused. */
@@ -145,9 +172,12 @@ export async function startAdminTestServer(
     joinTokens: datastore.joinTokens,
     audit: datastore.audit,
     bundle: ca,
+    bundleStore: datastore.bundles,
     federation: datastore.federation,
     ...(options.federationControl ? { federationControl: options.federationControl } : {}),
     ca,
+    x509Issuer: ca,
+    jwtIssuer: ca,
     authority: options.authority ?? NO_AUTHORITY,
     ping: () => datastore.ping(),
     version: '0.0.0-test',

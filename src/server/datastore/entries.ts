@@ -50,7 +50,20 @@ export interface EntryFilter {
    * facts, which entries does it satisfy?). An empty list matches nothing.
    */
   matchingSelectors?: readonly Selector[];
+  /** Entries whose spiffeId starts with this text. */
+  spiffeIdPrefix?: string;
+  /** Entries whose selectors relate to `selectors.list` as `selectors.match` says (an empty list matches nothing). */
+  selectors?: { readonly list: readonly Selector[]; readonly match: SelectorMatch };
+  /** Entries that federate with every one of these trust domains. */
+  federatesWith?: readonly string[];
+  hint?: string;
 }
+
+/**
+ * spire-server's -matchSelectorsOn: `exact` the entry's selectors are the set; `subset` they are all in the set (the
+ * workload match); `superset` they include the whole set; `any` they share at least one.
+ */
+export type SelectorMatch = 'exact' | 'subset' | 'superset' | 'any';
 
 export type EntryChange =
   | { readonly kind: 'created'; readonly entry: Entry }
@@ -79,7 +92,8 @@ export interface EntryStore {
   get(id: string): Promise<Entry | null>;
   /** Ordered by createdAt, then id. */
   list(filter?: EntryFilter): Promise<Entry[]>;
-  count(): Promise<number>;
+  /** How many entries `list(filter)` would return. */
+  count(filter?: EntryFilter): Promise<number>;
   /** Every entry, for building the in-memory index that serves agents (subscribe with onChange first). */
   listAll(): Promise<Entry[]>;
   /**

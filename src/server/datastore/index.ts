@@ -5,6 +5,7 @@ export type {
   EntryChange,
   EntryChangeListener,
   EntryFilter,
+  SelectorMatch,
   EntryInput,
   EntryStore,
   Role,

@@ -28,7 +28,7 @@ export interface FederationRefresherOptions {
     get(trustDomain: string): Promise<FederationRelationship | null>;
     list(): Promise<FederationRelationship[]>;
   };
-  readonly bundles: Pick<BundleStore, 'get' | 'put'>;
+  readonly bundles: Pick<BundleStore, 'get' | 'put' | 'list'>;
   readonly ownBundle: Pick<BundleSource, 'currentBundle'>;
   /** Shortest interval between two scheduled fetches of one peer, and the first retry delay after a failure. */
   readonly minRefreshSeconds: number;
@@ -65,6 +65,8 @@ export class FederationRefresher implements FederationControl, FederatedBundleSo
   readonly #o: FederationRefresherOptions;
   readonly #fetch: typeof fetchBundleDocument;
   readonly #peers = new Map<string, Peer>();
+  /** Static federated bundles: stored (`tessera bundle set`) for a trust domain with no relationship, never fetched. */
+  readonly #static = new Map<string, SpiffeBundle>();
   readonly #listeners = new Set<(trustDomain: string) => void>();
   readonly #abort = new AbortController();
   #stopped = false;
@@ -81,6 +83,12 @@ export class FederationRefresher implements FederationControl, FederatedBundleSo
       const peer = this.#track(relationship);
       await this.#adoptStored(peer);
       this.#schedule(peer, 0);
+    }
+    for (const record of await this.#o.bundles.list()) {
+      const td = record.trustDomain;
+      if (td === this.#o.trustDomain.name || this.#peers.has(td)) continue;
+      const bundle = this.#parseStored(td, record);
+      if (bundle) this.#static.set(td, bundle);
     }
   }
 
@@ -100,7 +108,7 @@ export class FederationRefresher implements FederationControl, FederatedBundleSo
   // --- FederatedBundleSource ---
 
   federatedBundle(trustDomain: string): SpiffeBundle | undefined {
-    return this.#peers.get(trustDomain)?.bundle;
+    return this.#peers.get(trustDomain)?.bundle ?? this.#static.get(trustDomain);
   }
 
   onFederatedBundleChange(listener: (trustDomain: string) => void): () => void {
@@ -121,17 +129,20 @@ export class FederationRefresher implements FederationControl, FederatedBundleSo
   // --- FederationControl ---
 
   async reload(trustDomain: string): Promise<void> {
+    if (trustDomain === this.#o.trustDomain.name) return;
     const relationship = await this.#o.relationships.get(trustDomain);
     const peer = this.#peers.get(trustDomain);
-    if (!relationship || relationship.trustDomain === this.#o.trustDomain.name) {
-      if (!peer) return;
-      peer.removed = true;
-      if (peer.timer) clearTimeout(peer.timer);
-      this.#peers.delete(trustDomain);
-      this.#o.log.info({ trustDomain }, 'Federation relationship removed');
-      if (peer.bundle) this.#notify(trustDomain);
+    if (!relationship) {
+      if (peer) {
+        peer.removed = true;
+        if (peer.timer) clearTimeout(peer.timer);
+        this.#peers.delete(trustDomain);
+        this.#o.log.info({ trustDomain }, 'Federation relationship removed');
+      }
+      await this.#reloadStatic(trustDomain, peer?.bundle);
       return;
     }
+    this.#static.delete(trustDomain);
     const tracked = peer ?? this.#track(relationship);
     tracked.relationship = relationship;
     tracked.backoff.reset();
@@ -179,6 +190,19 @@ export class FederationRefresher implements FederationControl, FederatedBundleSo
       this.#notify(td);
     } else if (!stored && peer.bundle) {
       peer.bundle = undefined;
+      this.#notify(td);
+    }
+  }
+
+  /** Serves the stored bundle of a trust domain without relationship (or stops serving it); `had` was served before. */
+  async #reloadStatic(td: string, had: SpiffeBundle | undefined): Promise<void> {
+    const before = had ?? this.#static.get(td);
+    const stored = this.#parseStored(td, await this.#o.bundles.get(td));
+    if (stored) this.#static.set(td, stored);
+    else this.#static.delete(td);
+    const changed = stored ? !before || !before.equals(stored) : before !== undefined;
+    if (changed) {
+      this.#o.log.info({ trustDomain: td, static: stored !== undefined }, 'Static federated bundle reloaded');
       this.#notify(td);
     }
   }

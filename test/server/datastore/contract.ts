@@ -314,6 +314,40 @@ export function runDatastoreContract(name: string, open: Open, options: Datastor
         expect(all.map((e) => e.id)).toEqual(expect.arrayContaining([a.id, b.id, c.id]));
       });
 
+      it('filters by selector match mode, SPIFFE ID prefix, federates-with and hint; count takes the same filter', async () => {
+        const n = uniq();
+        const s1 = { type: 'unix', value: `uid:${n}` };
+        const s2 = { type: 'cgroup', value: `path:/${n}` };
+        const s3 = { type: 'systemd', value: `unit:${n}.service` };
+        const prefix = `spiffe://acme.test/f${n}/`;
+        const one = await ds.entries.create(
+          entryInput({ spiffeId: `${prefix}one`, selectors: [s1], federatesWith: [`a${n}.test`], hint: `h${n}` }),
+        );
+        const two = await ds.entries.create(
+          entryInput({ spiffeId: `${prefix}two`, selectors: [s1, s2], federatesWith: [`a${n}.test`, `b${n}.test`] }),
+        );
+        const three = await ds.entries.create(entryInput({ spiffeId: `spiffe://acme.test/g${n}`, selectors: [s2, s3] }));
+        const ids = async (filter: Parameters<typeof ds.entries.list>[0]) => {
+          const found = (await ds.entries.list(filter)).map((e) => e.id).sort();
+          expect(await ds.entries.count(filter)).toBe(found.length);
+          return found;
+        };
+        const sorted = (...xs: { id: string }[]) => xs.map((x) => x.id).sort();
+        expect(await ids({ selectors: { list: [s1, s2], match: 'exact' } })).toEqual(sorted(two));
+        expect(await ids({ selectors: { list: [s1, s2], match: 'subset' } })).toEqual(sorted(one, two));
+        expect(await ids({ selectors: { list: [s1], match: 'superset' } })).toEqual(sorted(one, two));
+        expect(await ids({ selectors: { list: [s1, s3], match: 'any' } })).toEqual(sorted(one, two, three));
+        expect(await ids({ selectors: { list: [s3, s3, s2], match: 'exact' } })).toEqual(sorted(three));
+        expect(await ids({ spiffeIdPrefix: prefix })).toEqual(sorted(one, two));
+        // a prefix holding LIKE wildcards matches literally
+        expect(await ids({ spiffeIdPrefix: `spiffe://acme.test/_${n.slice(1)}` })).toEqual([]);
+        expect(await ids({ spiffeIdPrefix: 'spiffe://acme.test/%' })).toEqual([]);
+        expect(await ids({ federatesWith: [`a${n}.test`] })).toEqual(sorted(one, two));
+        expect(await ids({ federatesWith: [`a${n}.test`, `b${n}.test`] })).toEqual(sorted(two));
+        expect(await ids({ hint: `h${n}` })).toEqual(sorted(one));
+        expect(await ids({ spiffeIdPrefix: prefix, selectors: { list: [s2], match: 'any' } })).toEqual(sorted(two));
+      });
+
       it('lists entries whose selectors are all among the given ones', async () => {
         const n = uniq();
         const s1 = { type: 'unix', value: `uid:${n}` };

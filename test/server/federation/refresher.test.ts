@@ -39,6 +39,9 @@ class MemBundles {
   async get(td: string): Promise<BundleRecord | null> {
     return this.records.get(td) ?? null;
   }
+  async list(): Promise<BundleRecord[]> {
+    return [...this.records.values()].sort((a, b) => (a.trustDomain < b.trustDomain ? -1 : 1));
+  }
   async put(td: string, document: string, sequence: number): Promise<BundleRecord> {
     const current = this.records.get(td);
     if (current && current.sequence > sequence) {
@@ -204,6 +207,37 @@ afterEach(async () => {
 });
 
 // --- tests ---
+
+describe('static federated bundles (tessera bundle set: no relationship)', () => {
+  it('serves a stored bundle without relationship from start, never fetches it, and follows reload', async () => {
+    const h = harness();
+    const cDoc = doc('c.test', [roots.c1]);
+    h.bundles.write('c.test', cDoc, 1);
+    h.bundles.write(OWN, doc(OWN, [roots.a1]), 1);
+    await h.refresher.start();
+    expect(h.refresher.federatedBundle('c.test')?.equals(parsed('c.test', cDoc))).toBe(true);
+    expect(h.refresher.federatedBundle(OWN)).toBeUndefined();
+    expect(h.refresher.status('c.test')).toBeUndefined();
+    await advance(FLOOR_S * 1000);
+    expect(h.fetch.calls).toHaveLength(0);
+
+    // A static bundle set later (b.test), replaced, then deleted: each reload is announced to the listeners.
+    const b1 = doc('b.test', [roots.b1]);
+    h.bundles.write('b.test', b1, 1);
+    await h.refresher.reload('b.test');
+    expect(h.refresher.federatedBundle('b.test')?.equals(parsed('b.test', b1))).toBe(true);
+    await h.refresher.reload('b.test');
+    const b2 = doc('b.test', [roots.b2]);
+    h.bundles.write('b.test', b2, 2);
+    await h.refresher.reload('b.test');
+    expect(h.refresher.federatedBundle('b.test')?.equals(parsed('b.test', b2))).toBe(true);
+    h.bundles.records.delete('b.test');
+    await h.refresher.reload('b.test');
+    expect(h.refresher.federatedBundle('b.test')).toBeUndefined();
+    expect(h.changes).toEqual(['b.test', 'b.test', 'b.test']);
+    expect(h.fetch.calls).toHaveLength(0);
+  });
+});
 
 describe('FederationRefresher.start', () => {
   it('serves the stored bundles at once, before any fetch, and then fetches each peer', async () => {
@@ -624,7 +658,9 @@ describe('FederationRefresher control', () => {
     expect(h.fetch.calls).toHaveLength(1);
     h.changes.length = 0;
 
+    // FederationStore.delete removes the relationship and its bundle in one transaction.
     h.relationships.map.delete('b.test');
+    h.bundles.records.delete('b.test');
     await h.refresher.reload('b.test');
     expect(h.refresher.federatedBundle('b.test')).toBeUndefined();
     expect(h.refresher.status('b.test')).toBeUndefined();

@@ -2,22 +2,17 @@ import { adminCommand, type AdminCommandSpec } from '../../admin-command.js';
 import { entryJson, roleText, selectorText, type EntryMessage } from '../../admin-messages.js';
 import { ExitCode } from '../../command.js';
 import { plural, table } from '../../format.js';
+import { ENTRY_FILTER_OPTIONS, entryFilterFromFlags } from './filter.js';
 
 export const entryListSpec: AdminCommandSpec = {
   name: 'list',
   path: 'entry list',
   summary: 'list registration entries',
-  options: {
-    'spiffe-id': { type: 'string', value: 'ID', description: 'only entries issuing this SPIFFE ID' },
-    'parent-id': { type: 'string', value: 'ID', description: 'only entries under this parent' },
-  },
+  description: 'List registration entries; every filter given must hold.',
+  options: ENTRY_FILTER_OPTIONS,
   async run(ctx) {
-    const spiffeId = ctx.flags.string('spiffe-id');
-    const parentId = ctx.flags.string('parent-id');
-    const { entries } = await ctx.admin.call<{ entries: EntryMessage[] }>('EntryService', 'ListEntries', {
-      ...(spiffeId !== undefined ? { spiffe_id: spiffeId } : {}),
-      ...(parentId !== undefined ? { parent_id: parentId } : {}),
-    });
+    const request = entryFilterFromFlags(ctx.flags);
+    const { entries } = await ctx.admin.call<{ entries: EntryMessage[] }>('EntryService', 'ListEntries', request);
     if (ctx.output === 'json') {
       ctx.json({ entries: entries.map(entryJson) });
       return ExitCode.ok;

@@ -2,11 +2,12 @@ import { systemClock, type Clock } from '../../../common/clock.js';
 import type { Readiness } from '../../../common/http/readiness-cache.js';
 import { silentLogger, type Logger } from '../../../common/log.js';
 import { SpiffeId, type TrustDomain } from '../../../spiffe/id/index.js';
-import type { AuthorityAdmin, BundleSource, CaHealth } from '../../ca/types.js';
+import type { AuthorityAdmin, BundleSource, CaHealth, JwtSvidIssuer, X509SvidIssuer } from '../../ca/types.js';
 import type {
   AgentStore,
   AuditEventInput,
   AuditStore,
+  BundleStore,
   EntryStore,
   FederationStore,
   JoinTokenStore,
@@ -36,6 +37,8 @@ export interface AdminServicesConfig {
   readonly joinTokens: Pick<JoinTokenStore, 'create'>;
   readonly audit: Pick<AuditStore, 'append' | 'appendMany' | 'list'>;
   readonly bundle: Pick<BundleSource, 'currentBundle'>;
+  /** Federated trust domains' bundles (BundleService's list, show, set and delete). */
+  readonly bundleStore: Pick<BundleStore, 'list' | 'get' | 'put' | 'delete'>;
   readonly federation: Pick<FederationStore, 'create' | 'update' | 'get' | 'list' | 'delete' | 'bundle'>;
   /**
    * The server's federation refresher. While absent, FederationService reads (Get, List) still answer, without
@@ -43,6 +46,9 @@ export interface AdminServicesConfig {
    */
   readonly federationControl?: FederationControl;
   readonly ca: CaHealth;
+  /** Signs the SVIDs SvidService mints for the operator (the CA). */
+  readonly x509Issuer: X509SvidIssuer;
+  readonly jwtIssuer: JwtSvidIssuer;
   /** This server's signing keys and their forced rotation (AuthorityService): the CA. */
   readonly authority: AuthorityAdmin;
   /** Resolves when the datastore answers (Datastore.ping). */

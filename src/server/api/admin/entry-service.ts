@@ -2,8 +2,9 @@ import type * as grpc from '@grpc/grpc-js';
 import { invalidArgument, notFound } from '../../../common/errors.js';
 import { toStatus } from '../../../common/grpc/status.js';
 import type { Entry, EntryInput } from '../../datastore/index.js';
-import { checkFederatesWithKnown, checkRoleDisjoint, parseIdFilter, validateEntryInput, type RawEntry } from '../../entries/validate.js';
+import { checkFederatesWithKnown, checkRoleDisjoint, validateEntryInput, type RawEntry } from '../../entries/validate.js';
 import type { AdminContext } from './config.js';
+import { parseEntryFilter, type RawEntryFilter } from './entry-filter.js';
 import { entryToMessage, type EntryMessage, type EntryResultMessage, type Incoming } from './messages.js';
 import { isItemError, Serializer, unary } from './unary.js';
 
@@ -107,18 +108,13 @@ export function entryService(ctx: AdminContext, writes: Serializer): grpc.Untype
     return { entry: entryToMessage(entry) };
   }
 
-  async function list(req: { spiffe_id?: unknown; parent_id?: unknown }) {
-    const spiffeId = parseIdFilter('spiffe_id', req.spiffe_id);
-    const parentId = parseIdFilter('parent_id', req.parent_id);
-    const found = await entries.list({
-      ...(spiffeId !== undefined ? { spiffeId } : {}),
-      ...(parentId !== undefined ? { parentId } : {}),
-    });
+  async function list(req: RawEntryFilter) {
+    const found = await entries.list(parseEntryFilter(req));
     return { entries: found.map(entryToMessage) };
   }
 
-  async function count() {
-    return { count: await entries.count() };
+  async function count(req: RawEntryFilter) {
+    return { count: await entries.count(parseEntryFilter(req)) };
   }
 
   return {

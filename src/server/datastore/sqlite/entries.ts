@@ -10,6 +10,8 @@ import type {
   EntryInput,
   EntryStore,
   Role,
+  Selector,
+  SelectorMatch,
 } from '../entries.js';
 import { canonicalSelectors, entryIdentityHash } from '../selectors.js';
 import { isUniqueViolation, toTesseraError, type SqliteContext } from './context.js';
@@ -141,26 +143,15 @@ export class SqliteEntryStore implements EntryStore {
   }
 
   async list(filter: EntryFilter = {}): Promise<Entry[]> {
-    const where: string[] = [];
-    const args: Record<string, unknown> = {};
-    if (filter.spiffeId !== undefined) {
-      where.push('e.spiffe_id = @spiffeId');
-      args['spiffeId'] = filter.spiffeId;
-    }
-    if (filter.parentId !== undefined) {
-      where.push('e.parent_id = @parentId');
-      args['parentId'] = filter.parentId;
-    }
-    if (filter.matchingSelectors !== undefined) {
-      where.push(MATCHING);
-      args['matching'] = JSON.stringify(canonicalSelectors(filter.matchingSelectors).map((s) => [s.type, s.value]));
-    }
-    const sql = SELECT + (where.length > 0 ? ` WHERE ${where.join(' AND ')}` : '') + ORDER;
+    const { where, args } = whereClause(filter);
+    const sql = SELECT + where + ORDER;
     return this.#ctx.read(() => (this.#ctx.stmt(sql).all(args) as EntryRow[]).map(fromRow));
   }
 
-  async count(): Promise<number> {
-    return this.#ctx.read(() => (this.#ctx.stmt('SELECT count(*) AS n FROM entries').get() as { n: number }).n);
+  async count(filter: EntryFilter = {}): Promise<number> {
+    const { where, args } = whereClause(filter);
+    const sql = `SELECT count(*) AS n FROM entries e${where}`;
+    return this.#ctx.read(() => (this.#ctx.stmt(sql).get(args) as { n: number }).n);
   }
 
   async listAll(): Promise<Entry[]> {
@@ -192,6 +183,62 @@ export class SqliteEntryStore implements EntryStore {
     for (const s of entry.selectors) insert.run(entry.id, s.type, s.value);
   }
 }
+
+/** The WHERE clause (with its leading space, or '') and named parameters of a filter; every condition must hold. */
+function whereClause(filter: EntryFilter): { where: string; args: Record<string, unknown> } {
+  const where: string[] = [];
+  const args: Record<string, unknown> = {};
+  if (filter.spiffeId !== undefined) {
+    where.push('e.spiffe_id = @spiffeId');
+    args['spiffeId'] = filter.spiffeId;
+  }
+  if (filter.parentId !== undefined) {
+    where.push('e.parent_id = @parentId');
+    args['parentId'] = filter.parentId;
+  }
+  if (filter.spiffeIdPrefix !== undefined) {
+    // substr, not LIKE: no wildcard in the prefix to escape.
+    where.push('substr(e.spiffe_id, 1, length(@spiffeIdPrefix)) = @spiffeIdPrefix');
+    args['spiffeIdPrefix'] = filter.spiffeIdPrefix;
+  }
+  if (filter.matchingSelectors !== undefined) {
+    where.push(MATCHING);
+    args['matching'] = selectorJson(filter.matchingSelectors);
+  }
+  if (filter.selectors !== undefined) {
+    const set = canonicalSelectors(filter.selectors.list);
+    where.push(SELECTOR_MATCH[filter.selectors.match]);
+    args['selectorSet'] = selectorJson(set);
+    args['selectorCount'] = set.length;
+  }
+  (filter.federatesWith ?? []).forEach((td, i) => {
+    where.push(`EXISTS (SELECT 1 FROM json_each(e.federates_with) f WHERE f.value = @federatesWith${i})`);
+    args[`federatesWith${i}`] = td;
+  });
+  if (filter.hint !== undefined) {
+    where.push('e.hint = @hint');
+    args['hint'] = filter.hint;
+  }
+  return { where: where.length > 0 ? ` WHERE ${where.join(' AND ')}` : '', args };
+}
+
+function selectorJson(selectors: readonly Selector[]): string {
+  return JSON.stringify(canonicalSelectors(selectors).map((s) => [s.type, s.value]));
+}
+
+/** Selectors of the entry found in @selectorSet (deduplicated), grouped per entry. */
+const FOUND_IN_SET = `
+    SELECT s.entry_id FROM json_each(@selectorSet) AS j
+    JOIN entry_selectors s ON s.type = j.value ->> 0 AND s.value = j.value ->> 1`;
+const OWN_COUNT = '(SELECT count(*) FROM entry_selectors c WHERE c.entry_id = s.entry_id)';
+
+const SELECTOR_MATCH: Record<SelectorMatch, string> = {
+  exact: `e.id IN (${FOUND_IN_SET} GROUP BY s.entry_id
+    HAVING count(*) = @selectorCount AND ${OWN_COUNT} = @selectorCount)`,
+  subset: `e.id IN (${FOUND_IN_SET} GROUP BY s.entry_id HAVING count(*) = ${OWN_COUNT})`,
+  superset: `e.id IN (${FOUND_IN_SET} GROUP BY s.entry_id HAVING count(*) = @selectorCount)`,
+  any: `e.id IN (${FOUND_IN_SET})`,
+};
 
 /** A fresh record from caller input: copies every array, so later changes to the input cannot reach it. */
 function normalize(input: EntryInput, id: string, revision: number, createdAt: number): Entry {
