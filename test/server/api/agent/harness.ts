@@ -90,6 +90,8 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     log: options.log ?? silentLogger(),
     agentRecheckMs: 100,
     syncDebounceMs: 20,
+    // A test file attests far more often than one address may (limits.test.ts sets its own limits).
+    rateLimits: { attestPerAddress: { perSecond: 1000, burst: 1000 } },
     ...options.config,
   });
   const port = await new Promise<number>((resolve, reject) =>
