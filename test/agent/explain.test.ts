@@ -175,7 +175,7 @@ describe('tessera entry explain --pid (real agent, real attestor, real processes
     [['--pid', '0'], 2, /--pid must be a process ID/],
     [['--pid', '-5'], 2, /--pid|argument/],
     [['--pid', '1.5'], 2, /--pid must be a process ID/],
-    [['--pid', '1', '--pid', '2'], 2, /--pid was given 2 times; give it once/],
+    [['--pid', '1', '--pid', '2'], 2, /^tessera: --pid is given more than once \(give it once\)/],
     [['--pid', '1', '--output', 'yaml'], 2, /--output must be "text" or "json", not "yaml"/],
     [['--pid', '1', '--socket', ''], 2, /--socket must not be empty/],
     [['--pid', '1', '--bogus'], 2, /unknown option '--bogus'/],

@@ -109,6 +109,9 @@ describe('tessera (main in-process)', () => {
     [['agent', 'healthcheck', '--address', '127.0.0.1:0'], /--address must be "host:port"/],
     [['agent', 'healthcheck', '--shallow', '--shallow'], /--shallow is given more than once/],
     [['agent', 'healthcheck', '-o', 'yaml'], /--output must be "text" or "json", not "yaml"/],
+    [['selectors', '-o', 'yaml', '-o', 'text'], /^tessera: --output is given more than once/],
+    [['config', 'validate', '--config', 'a.yaml', '--config', 'b.yaml'], /^tessera: --config is given more than once/],
+    [['entry', 'explain', '--pid', '-5'], /^tessera: --pid must be a process ID \(a positive whole number\), not "-5"\n$/],
   ])('%j → exit 2 with a one-line reason on stderr', async (args, reason) => {
     const r = await tessera(...args);
     expect(r.code).toBe(2);

@@ -3,24 +3,19 @@
  * CLI fetching SVIDs, then two separate workload processes (examples/mtls/peer.mjs) talking mutual TLS, each printing
  * its own per-instance SPIFFE ID and the one the other side presented; it ends with the next command to try.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { runProcess, type ProcessRun } from '../helpers/run-process.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'tessera-demo-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function runDemo(): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [join(ROOT, 'scripts/demo.mjs'), '--dir', dir], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
-  child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
-  return new Promise((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr })));
+function runDemo(): Promise<ProcessRun> {
+  return runProcess(process.execPath, [join(ROOT, 'scripts/demo.mjs'), '--dir', dir], { cwd: ROOT });
 }
 
 describe('npm run demo', () => {

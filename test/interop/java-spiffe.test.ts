@@ -6,12 +6,12 @@
  * and through ValidateJWTSVID; this test checks what it printed against the entry and the server's own bundle.
  * Fails, never skips, when Java or the built project is missing. TESSERA_JAVA overrides the java binary.
  */
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runProcess, type ProcessRun } from '../helpers/run-process.js';
 import { expectRoundTrip } from '../agent/workloadapi/authority-roundtrip.js';
 import { headerLists, startCaptureProxy } from '../helpers/http2-frames.js';
 import { INTEROP_TD, startInteropAgent, validateReceivedJwt, verifyReceivedChain, type InteropAgent } from './clients.js';
@@ -30,16 +30,8 @@ interface JavaResult {
   jwtToken: string;
 }
 
-function runJava(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(JAVA, ['-cp', CLASSPATH, 'io.tessera.interop.FetchSvids', ...args], { cwd: JAVA_DIR });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
-    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-    child.once('error', reject);
-    child.once('exit', (code) => resolve({ code, stdout, stderr }));
-  });
+function runJava(args: string[]): Promise<ProcessRun> {
+  return runProcess(JAVA, ['-cp', CLASSPATH, 'io.tessera.interop.FetchSvids', ...args], { cwd: JAVA_DIR });
 }
 
 let agent: InteropAgent;

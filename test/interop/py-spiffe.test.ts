@@ -4,12 +4,12 @@
  * printed against the entry and the server's own bundle. py-spiffe lives in .tessera/py-spiffe-venv (installed by
  * scripts/test-deps.sh). Fails, never skips, when it is missing. TESSERA_PY_SPIFFE_PYTHON overrides the interpreter.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runProcess, type ProcessRun } from '../helpers/run-process.js';
 import { expectRoundTrip } from '../agent/workloadapi/authority-roundtrip.js';
 import { startCaptureProxy } from '../helpers/http2-frames.js';
 import { INTEROP_TD, startInteropAgent, validateReceivedJwt, verifyReceivedChain, type InteropAgent } from './clients.js';
@@ -29,16 +29,8 @@ interface PyResult {
   jwtToken: string;
 }
 
-function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(PYTHON, args);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
-    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-    child.once('error', reject);
-    child.once('exit', (code) => resolve({ code, stdout, stderr }));
-  });
+function run(args: string[]): Promise<ProcessRun> {
+  return runProcess(PYTHON, args);
 }
 
 let agent: InteropAgent;

@@ -1,8 +1,8 @@
-import { parseArgs } from 'node:util';
 import { SELECTOR_FORMS, formName } from '../../common/selectors.js';
-import { ExitCode, UsageError, parseArgsReason, type Command } from '../command.js';
+import { ExitCode, UsageError, type Command } from '../command.js';
 import { table } from '../format.js';
 import type { Io } from '../io.js';
+import { parseOptions } from '../parse-options.js';
 
 const HELP = `Usage: tessera selectors [--output text|json]
 
@@ -21,20 +21,10 @@ export const selectorsCommand: Command = {
   name: 'selectors',
   summary: 'list the selector types entries may use and which attestor emits each',
   async run(args: readonly string[], io: Io): Promise<ExitCode> {
-    let values: { output?: string; help?: boolean };
-    try {
-      ({ values } = parseArgs({
-        args: [...args],
-        options: {
-          output: { type: 'string', short: 'o', default: 'text' },
-          help: { type: 'boolean', short: 'h' },
-        },
-        allowPositionals: false,
-        strict: true,
-      }));
-    } catch (err) {
-      throw new UsageError(parseArgsReason(err));
-    }
+    const values = parseOptions(args, {
+      output: { type: 'string', short: 'o', default: 'text' },
+      help: { type: 'boolean', short: 'h' },
+    }) as { output?: string; help?: boolean };
     if (values.help === true) {
       io.out(HELP);
       return ExitCode.ok;

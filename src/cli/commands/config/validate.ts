@@ -1,7 +1,7 @@
-import { parseArgs } from 'node:util';
 import { checkConfigFile } from '../../../common/config/check.js';
 import { loadConfigFile } from '../../../common/config/index.js';
-import { ExitCode, UsageError, parseArgsReason, type Command } from '../../command.js';
+import { ExitCode, UsageError, type Command } from '../../command.js';
+import { parseOptions } from '../../parse-options.js';
 
 const HELP = `Usage: tessera config validate --config <file> [--kind server|agent]
 
@@ -23,21 +23,11 @@ export const configValidateCommand: Command = {
   name: 'validate',
   summary: 'check a server or agent configuration file',
   async run(args, io): Promise<ExitCode> {
-    let values: { config?: string; kind?: string; help?: boolean };
-    try {
-      ({ values } = parseArgs({
-        args: [...args],
-        options: {
-          config: { type: 'string', short: 'c' },
-          kind: { type: 'string', short: 'k' },
-          help: { type: 'boolean', short: 'h' },
-        },
-        allowPositionals: false,
-        strict: true,
-      }));
-    } catch (err) {
-      throw new UsageError(parseArgsReason(err));
-    }
+    const values = parseOptions(args, {
+      config: { type: 'string', short: 'c' },
+      kind: { type: 'string', short: 'k' },
+      help: { type: 'boolean', short: 'h' },
+    }) as { config?: string; kind?: string; help?: boolean };
     if (values.help === true) {
       io.out(HELP);
       return ExitCode.ok;

@@ -1,9 +1,9 @@
-import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { loadService } from '../../../common/grpc/protos.js';
-import { CommandFailure, ExitCode, UsageError, parseArgsReason, type Command } from '../../command.js';
+import { CommandFailure, ExitCode, UsageError, type Command } from '../../command.js';
 import { table } from '../../format.js';
 import type { Io } from '../../io.js';
+import { parseOptions } from '../../parse-options.js';
 import { AGENT_ADMIN_SOCKET_ENV, DEFAULT_AGENT_ADMIN_SOCKET } from '../instance/list.js';
 
 const AGENT_ADMIN_PROTO = 'tessera/agentadmin/v1/instance.proto';
@@ -47,40 +47,25 @@ export const entryExplainCommand: Command = {
   name: 'explain',
   summary: "show a process's selectors and why each entry does or does not apply to it (agent admin socket)",
   async run(args: readonly string[], io: Io): Promise<ExitCode> {
-    let values: Record<string, string | boolean | (string | boolean)[] | undefined>;
-    try {
-      ({ values } = parseArgs({
-        args: [...args],
-        options: {
-          pid: { type: 'string', multiple: true },
-          all: { type: 'boolean' },
-          socket: { type: 'string', multiple: true },
-          output: { type: 'string', short: 'o', multiple: true },
-          help: { type: 'boolean', short: 'h' },
-        },
-        allowPositionals: false,
-        strict: true,
-      }));
-    } catch (err) {
-      throw new UsageError(parseArgsReason(err));
-    }
-    if (values['help'] === true) {
+    const values = parseOptions(args, {
+      pid: { type: 'string' },
+      all: { type: 'boolean' },
+      socket: { type: 'string' },
+      output: { type: 'string', short: 'o' },
+      help: { type: 'boolean', short: 'h' },
+    }) as { pid?: string; all?: boolean; socket?: string; output?: string; help?: boolean };
+    if (values.help === true) {
       io.out(HELP);
       return ExitCode.ok;
     }
-    const once = (name: string): string | undefined => {
-      const v = values[name] as string[] | undefined;
-      if (v !== undefined && v.length > 1) throw new UsageError(`--${name} was given ${v.length} times; give it once`);
-      return v?.[0];
-    };
-    const output = once('output') ?? 'text';
+    const output = values.output ?? 'text';
     if (output !== 'text' && output !== 'json') throw new UsageError(`--output must be "text" or "json", not ${JSON.stringify(output)}`);
-    const pidText = once('pid');
+    const pidText = values.pid;
     if (pidText === undefined) throw new UsageError('--pid is required (the process to explain)');
     if (!/^[1-9][0-9]{0,6}$/.test(pidText)) {
       throw new UsageError(`--pid must be a process ID (a positive whole number), not ${JSON.stringify(pidText)}`);
     }
-    const socket = once('socket') ?? process.env[AGENT_ADMIN_SOCKET_ENV] ?? DEFAULT_AGENT_ADMIN_SOCKET;
+    const socket = values.socket ?? process.env[AGENT_ADMIN_SOCKET_ENV] ?? DEFAULT_AGENT_ADMIN_SOCKET;
     if (socket === '') throw new UsageError('--socket must not be empty');
 
     const e = await explain(socket, Number(pidText));
