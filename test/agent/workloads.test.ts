@@ -171,8 +171,9 @@ describe('workload identities (real server, real attestor, real processes)', () 
       // the new SVID arrived before the old one expired
       expect(seen[i]!.at).toBeLessThan(seen[i - 1]!.notAfter);
       // and was not issued early: with a fixed 6 s TTL the expiries are as far apart as the issue times, which the
-      // agent schedules at about half the life (a late timer on a loaded machine only moves them further apart)
-      expect(seen[i]!.notAfter - seen[i - 1]!.notAfter).toBeGreaterThan(6_000 * 0.35);
+      // agent schedules at half the life ± 10 % (a late timer on a loaded machine only moves them further apart);
+      // X.509 times have whole seconds, so the gap seen can be up to 1 s shorter than the real one
+      expect(seen[i]!.notAfter - seen[i - 1]!.notAfter).toBeGreaterThanOrEqual(6_000 * 0.5 * 0.9 - 1_000);
     }
   });
 
